@@ -1,0 +1,238 @@
+// Package config reads and checks headcount's settings from the environment,
+// in one place, before anything starts.
+package config
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// GitHub's own endpoints, used when no GITHUB_*_URL variable overrides them.
+const (
+	DefaultGitHubAuthURL    = "https://github.com/login/oauth/authorize"
+	DefaultGitHubTokenURL   = "https://github.com/login/oauth/access_token"
+	DefaultGitHubProfileURL = "https://api.github.com/user"
+	DefaultGitHubEmailURL   = "https://api.github.com/user/emails"
+)
+
+// Defaults for the settings that have one.
+const (
+	DefaultAddr              = "127.0.0.1:8080"
+	DefaultHeartbeat         = 15 * time.Second
+	DefaultTokenTTL          = time.Hour
+	DefaultMaxStreamsPerUser = 32
+	// MinSecretLen is the shortest HEADCOUNT_SESSION_SECRET accepted, in bytes.
+	MinSecretLen = 32
+)
+
+// Config holds every setting of SPEC.md's configuration table, parsed and
+// checked. The zero value is not useful; build one with Load.
+type Config struct {
+	// Addr is the listen address (HEADCOUNT_ADDR).
+	Addr string
+	// BaseURL is the public URL without a trailing slash (HEADCOUNT_BASE_URL).
+	// Empty means "http://localhost:<port the listener got>", which the
+	// server fills in once it listens (the port may be 0 in tests).
+	BaseURL string
+	// SessionSecret keys cookies and bearer tokens (HEADCOUNT_SESSION_SECRET).
+	SessionSecret []byte
+	// GitHubKey and GitHubSecret are the OAuth app's credentials; an empty
+	// key means dev sign-in mode.
+	GitHubKey, GitHubSecret string
+	// GitHub endpoints (GITHUB_AUTH_URL, GITHUB_TOKEN_URL, GITHUB_PROFILE_URL,
+	// GITHUB_EMAIL_URL).
+	GitHubAuthURL, GitHubTokenURL, GitHubProfileURL, GitHubEmailURL string
+	// RedisURL, when set, makes every instance on it share one count.
+	RedisURL string
+	// Heartbeat is the interval of SSE comment keep-alives.
+	Heartbeat time.Duration
+	// TokenTTL is the lifetime of bearer tokens.
+	TokenTTL time.Duration
+	// MaxStreamsPerUser caps the streams one user holds at once; 0 = no limit.
+	MaxStreamsPerUser int
+	// MaxStreams caps the streams this instance accepts; 0 = no limit; -1
+	// means "not set": the server derives it from the open-file limit.
+	MaxStreams int
+	// DevLogin allows dev sign-in mode on a non-loopback address
+	// (HEADCOUNT_DEV_LOGIN=1).
+	DevLogin bool
+}
+
+// DevMode reports whether sign-in goes through the built-in development
+// identity provider instead of GitHub.
+func (c Config) DevMode() bool { return c.GitHubKey == "" }
+
+// Load reads the environment through getenv and returns the checked
+// configuration. An error names the variable at fault in one line.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		Addr:             or(getenv("HEADCOUNT_ADDR"), DefaultAddr),
+		GitHubKey:        getenv("GITHUB_KEY"),
+		GitHubSecret:     getenv("GITHUB_SECRET"),
+		GitHubAuthURL:    or(getenv("GITHUB_AUTH_URL"), DefaultGitHubAuthURL),
+		GitHubTokenURL:   or(getenv("GITHUB_TOKEN_URL"), DefaultGitHubTokenURL),
+		GitHubProfileURL: or(getenv("GITHUB_PROFILE_URL"), DefaultGitHubProfileURL),
+		GitHubEmailURL:   or(getenv("GITHUB_EMAIL_URL"), DefaultGitHubEmailURL),
+		RedisURL:         getenv("HEADCOUNT_REDIS_URL"),
+	}
+	var err error
+	if _, _, err = net.SplitHostPort(c.Addr); err != nil {
+		return Config{}, fmt.Errorf("HEADCOUNT_ADDR: %q is not host:port", c.Addr)
+	}
+	if c.BaseURL, err = baseURL(getenv("HEADCOUNT_BASE_URL")); err != nil {
+		return Config{}, err
+	}
+	for _, u := range []struct{ name, value string }{
+		{"GITHUB_AUTH_URL", c.GitHubAuthURL},
+		{"GITHUB_TOKEN_URL", c.GitHubTokenURL},
+		{"GITHUB_PROFILE_URL", c.GitHubProfileURL},
+		{"GITHUB_EMAIL_URL", c.GitHubEmailURL},
+	} {
+		if !isHTTPURL(u.value) {
+			return Config{}, fmt.Errorf("%s: %q is not an http(s) URL", u.name, u.value)
+		}
+	}
+	if c.GitHubKey != "" && c.GitHubSecret == "" {
+		return Config{}, errors.New("GITHUB_SECRET: required when GITHUB_KEY is set")
+	}
+	if c.GitHubKey == "" && c.GitHubSecret != "" {
+		return Config{}, errors.New("GITHUB_KEY: required when GITHUB_SECRET is set")
+	}
+	if c.SessionSecret, err = secret(getenv("HEADCOUNT_SESSION_SECRET"), c.DevMode()); err != nil {
+		return Config{}, err
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return Config{}, errors.New("HEADCOUNT_REDIS_URL: want redis://host:port[/db] or rediss://…")
+		}
+	}
+	if c.Heartbeat, err = duration(getenv, "HEADCOUNT_HEARTBEAT", DefaultHeartbeat); err != nil {
+		return Config{}, err
+	}
+	if c.TokenTTL, err = duration(getenv, "HEADCOUNT_TOKEN_TTL", DefaultTokenTTL); err != nil {
+		return Config{}, err
+	}
+	if c.MaxStreamsPerUser, err = limit(getenv, "HEADCOUNT_MAX_STREAMS_PER_USER", DefaultMaxStreamsPerUser); err != nil {
+		return Config{}, err
+	}
+	if c.MaxStreams, err = limit(getenv, "HEADCOUNT_MAX_STREAMS", -1); err != nil {
+		return Config{}, err
+	}
+	switch v := getenv("HEADCOUNT_DEV_LOGIN"); v {
+	case "", "0", "false":
+	case "1", "true":
+		c.DevLogin = true
+	default:
+		return Config{}, fmt.Errorf("HEADCOUNT_DEV_LOGIN: %q is not 1 or 0", v)
+	}
+	if c.DevMode() && !c.DevLogin && !isLoopback(c.Addr) {
+		return Config{}, fmt.Errorf("HEADCOUNT_DEV_LOGIN: dev sign-in (no GITHUB_KEY) lets anyone sign in as anyone; it refuses to listen on %q, a non-loopback address, unless HEADCOUNT_DEV_LOGIN=1", c.Addr)
+	}
+	return c, nil
+}
+
+// isLoopback reports whether addr listens only on a loopback interface. An
+// empty host listens on every interface, so it is not loopback.
+func isLoopback(addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func isHTTPURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func baseURL(v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || !isHTTPURL(v) || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("HEADCOUNT_BASE_URL: %q is not an http(s) URL like https://headcount.example.com", v)
+	}
+	return strings.TrimRight(v, "/"), nil
+}
+
+func secret(v string, dev bool) ([]byte, error) {
+	switch {
+	case v == "" && dev:
+		// Dev sign-in mode: a fresh secret per start, so nothing signed by
+		// an earlier run (or anyone else's) is accepted.
+		b := make([]byte, MinSecretLen)
+		rand.Read(b)
+		return b, nil
+	case v == "":
+		return nil, fmt.Errorf("HEADCOUNT_SESSION_SECRET: required (at least %d bytes) when GITHUB_KEY is set", MinSecretLen)
+	case len(v) < MinSecretLen:
+		return nil, fmt.Errorf("HEADCOUNT_SESSION_SECRET: %d bytes is too short; use at least %d (e.g. openssl rand -hex 32)", len(v), MinSecretLen)
+	}
+	return []byte(v), nil
+}
+
+func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration like 15s or 1h", name, v)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%s: %q must be positive", name, v)
+	}
+	return d, nil
+}
+
+func limit(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s: %q is not a whole number ≥ 0 (0 means no limit)", name, v)
+	}
+	return n, nil
+}
+
+// Descriptors kept free of streams for everything else a process needs:
+// pages, health checks, metrics, the count store, logs.
+const (
+	fdHeadroom    = 1024
+	fallbackLimit = 10000
+)
+
+// StreamLimitFor is the default HEADCOUNT_MAX_STREAMS for a process allowed
+// nofile open files: enough below the limit that, when streams run out, the
+// server still accepts health checks and pages and answers new streams 503
+// instead of running out of descriptors. 0 (unknown) gives a fixed default.
+func StreamLimitFor(nofile uint64) int {
+	switch {
+	case nofile == 0 || nofile > 1<<30:
+		return fallbackLimit
+	case nofile > 2*fdHeadroom:
+		return int(nofile - fdHeadroom)
+	default:
+		return max(int(nofile/2), 1)
+	}
+}
