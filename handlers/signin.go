@@ -1,0 +1,121 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+	"github.com/markbates/goth/providers/github"
+	"golang.org/x/oauth2"
+
+	"github.com/headcount/headcount/auth"
+)
+
+// Reasons for the sign-in failure metric.
+const (
+	signinDenied      = "denied"
+	signinBadState    = "bad_state"
+	signinNoCode      = "no_code"
+	signinCodeRefused = "code_refused"
+	signinProvider    = "provider_unavailable"
+)
+
+// beginSignIn sends the browser to the provider with a fresh state, which
+// it also keeps in this browser's OAuth state cookie. gothic is not used:
+// its SetState copies ?state= from the request (login CSRF) and its store
+// is a package global.
+func (a *app) beginSignIn(c echo.Context) error {
+	state := auth.NewState()
+	sess, err := a.provider.BeginAuth(state)
+	if err != nil {
+		return err
+	}
+	to, err := sess.GetAuthURL()
+	if err != nil {
+		return err
+	}
+	if err := a.states.Begin(c.Response(), state, sess.Marshal()); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusFound, to)
+}
+
+// finishSignIn checks the state, exchanges the code, reads the profile and
+// starts the session. Any failure is a clear page and no session.
+func (a *app) finishSignIn(c echo.Context) error {
+	q := c.Request().URL.Query()
+	providerSession, stateErr := a.states.Finish(c.Response(), c.Request(), q.Get("state"))
+	if e := q.Get("error"); e != "" {
+		if e == "access_denied" {
+			return a.signinFailed(signinDenied, http.StatusForbidden, "Sign-in cancelled",
+				"GitHub did not sign you in because the request was declined. You can try again from the home page.", nil)
+		}
+		return a.signinFailed(signinCodeRefused, http.StatusBadRequest, "Sign-in refused",
+			"GitHub refused the sign-in ("+e+"). Try again from the home page.", nil)
+	}
+	if stateErr != nil {
+		return a.signinFailed(signinBadState, http.StatusBadRequest, "Sign-in could not be checked",
+			"This sign-in link is expired, was already used, or was started in another browser. Start again from the home page.", stateErr)
+	}
+	code := q.Get("code")
+	if code == "" {
+		return a.signinFailed(signinNoCode, http.StatusBadRequest, "Sign-in incomplete",
+			"GitHub's answer carried no authorization code. Start again from the home page.", nil)
+	}
+	sess, err := a.provider.UnmarshalSession(providerSession)
+	if err != nil {
+		return a.signinFailed(signinBadState, http.StatusBadRequest, "Sign-in could not be checked",
+			"This sign-in could not be read. Start again from the home page.", err)
+	}
+	if _, err := sess.Authorize(a.provider, url.Values{"code": {code}}); err != nil {
+		if unreachable(err) {
+			return a.signinFailed(signinProvider, http.StatusBadGateway, "GitHub is unreachable",
+				"headcount could not reach GitHub to finish signing you in. Try again in a moment.", err)
+		}
+		return a.signinFailed(signinCodeRefused, http.StatusBadRequest, "Sign-in refused",
+			"GitHub did not accept this sign-in code; it may have expired or been used already. Start again from the home page.", err)
+	}
+	gu, err := a.provider.FetchUser(sess)
+	// The primary e-mail is not needed; a user without a verified one is
+	// still who the profile says.
+	if err != nil && !errors.Is(err, github.ErrNoVerifiedGitHubPrimaryEmail) {
+		return a.signinFailed(signinProvider, http.StatusBadGateway, "GitHub did not answer",
+			"headcount could not read your GitHub profile. Try again in a moment.", err)
+	}
+	u := auth.User{ID: gu.UserID, Login: gu.NickName, Name: gu.Name, AvatarURL: gu.AvatarURL}
+	if u.ID == "" || u.ID == "0" || u.Login == "" {
+		return a.signinFailed(signinProvider, http.StatusBadGateway, "GitHub did not answer",
+			"GitHub's profile answer had no user in it. Try again in a moment.", errors.New("profile without id or login"))
+	}
+	if err := a.sessions.Set(c.Response(), u); err != nil {
+		return err
+	}
+	a.log.Info("signed in", "user_id", u.ID, "login", u.Login)
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// unreachable reports whether err is the provider failing rather than
+// refusing: no connection, a timeout, or a 5xx.
+func unreachable(err error) bool {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return re.Response != nil && re.Response.StatusCode >= 500
+	}
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
+func (a *app) signinFailed(reason string, status int, title, message string, cause error) error {
+	a.metrics.signinFailures.WithLabelValues(reason).Inc()
+	return &problem{status: status, title: title, message: message, cause: cause}
+}
+
+// logout ends the session and goes home. It is POST only (GET /logout is
+// 405), behind cross-origin protection, so no link or image can sign
+// anyone out.
+func (a *app) logout(c echo.Context) error {
+	a.sessions.Clear(c.Response())
+	return c.Redirect(http.StatusSeeOther, "/")
+}

@@ -1,0 +1,197 @@
+// Package ssetest is a Server-Sent Events reader for tests: it holds one
+// stream over its own HTTP connection and keeps every event and comment it
+// reads, so a test can wait for the stream to reach a state.
+package ssetest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Event is one dispatched event as a client sees it.
+type Event struct {
+	ID, Event, Data, Retry string
+}
+
+// Stream is an open SSE response being read in the background.
+type Stream struct {
+	// Response is the HTTP response; its body belongs to the reader.
+	Response *http.Response
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced on every change
+	events   []Event
+	comments []string
+	err      error
+}
+
+// Open requests url with header and, on a 200, reads the stream until
+// Close. Any other status is returned as an error along with the response
+// (its body closed). The stream ends with the test.
+func Open(t interface {
+	Helper()
+	Cleanup(func())
+}, client *http.Client, url string, header http.Header) (*Stream, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel()
+		return &Stream{Response: resp}, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	s := &Stream{Response: resp, cancel: cancel, done: make(chan struct{}), changed: make(chan struct{})}
+	go s.read()
+	t.Cleanup(s.Close)
+	return s, nil
+}
+
+// read parses the stream line by line, per the SSE spec's field rules.
+func (s *Stream) read() {
+	defer close(s.done)
+	defer s.Response.Body.Close()
+	sc := bufio.NewScanner(s.Response.Body)
+	var ev Event
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			if len(data) > 0 || ev.ID != "" || ev.Event != "" {
+				ev.Data = strings.Join(data, "\n")
+				s.update(func() { s.events = append(s.events, ev) })
+			}
+			ev, data = Event{}, nil
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			c := strings.TrimPrefix(strings.TrimPrefix(line, ":"), " ")
+			s.update(func() { s.comments = append(s.comments, c) })
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			ev.ID = value
+		case "event":
+			ev.Event = value
+		case "data":
+			data = append(data, value)
+		case "retry":
+			ev.Retry = value
+		}
+	}
+	err := sc.Err()
+	if err == nil {
+		err = errEOF
+	}
+	s.update(func() { s.err = err })
+}
+
+var errEOF = fmt.Errorf("stream ended")
+
+func (s *Stream) update(f func()) {
+	s.mu.Lock()
+	f()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Events returns a copy of the events read so far.
+func (s *Stream) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event(nil), s.events...)
+}
+
+// Comments returns the comment lines read so far, without the colon.
+func (s *Stream) Comments() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.comments...)
+}
+
+// Ended reports whether the stream has ended, and why.
+func (s *Stream) Ended() (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err != nil, s.err
+}
+
+// Wait waits up to timeout for cond, called with the events and comments
+// read so far, to hold. It returns an error describing the last state if
+// it does not.
+func (s *Stream) Wait(timeout time.Duration, cond func(events []Event, comments []string, ended bool) bool) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		ok := cond(s.events, s.comments, s.err != nil)
+		changed, events, err := s.changed, len(s.events), s.err
+		last := ""
+		if events > 0 {
+			last = s.events[events-1].Data
+		}
+		s.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return fmt.Errorf("condition not met within %v: %d events, last data %q, ended: %v", timeout, events, last, err)
+		}
+	}
+}
+
+// WaitLast waits until the latest event's data is want.
+func (s *Stream) WaitLast(timeout time.Duration, want string) error {
+	return s.Wait(timeout, func(events []Event, _ []string, _ bool) bool {
+		return len(events) > 0 && events[len(events)-1].Data == want
+	})
+}
+
+// WaitEnd waits until the server ends the stream.
+func (s *Stream) WaitEnd(timeout time.Duration) error {
+	return s.Wait(timeout, func(_ []Event, _ []string, ended bool) bool { return ended })
+}
+
+// Last returns the latest event, if any.
+func (s *Stream) Last() (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.events) == 0 {
+		return Event{}, false
+	}
+	return s.events[len(s.events)-1], true
+}
+
+// Close hangs up and waits for the reader to stop.
+func (s *Stream) Close() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+}
