@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// requestTimeout bounds every plain request a test makes.
+const requestTimeout = 10 * time.Second
+
+// logBuffer collects what the server logs; it is safe for concurrent use,
+// so a test reads it while the server writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// records parses every complete line logged so far as an slog text record.
+func (l *logBuffer) records() []map[string]string {
+	text := l.String()
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+		text = text[:i]
+	} else {
+		return nil
+	}
+	var recs []map[string]string
+	for line := range strings.SplitSeq(text, "\n") {
+		recs = append(recs, parseRecord(line))
+	}
+	return recs
+}
+
+// find returns the first record logged with message msg.
+func (l *logBuffer) find(msg string) (map[string]string, bool) {
+	for _, r := range l.records() {
+		if r["msg"] == msg {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// parseRecord splits one line of slog's text format into its keys and
+// values, unquoting quoted values.
+func parseRecord(line string) map[string]string {
+	rec := map[string]string{}
+	for {
+		line = strings.TrimLeft(line, " ")
+		key, rest, ok := strings.Cut(line, "=")
+		if !ok {
+			return rec
+		}
+		if strings.HasPrefix(rest, `"`) {
+			q, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				return rec
+			}
+			rec[key], _ = strconv.Unquote(q)
+			line = rest[len(q):]
+			continue
+		}
+		value, rest, _ := strings.Cut(rest, " ")
+		rec[key] = value
+		line = rest
+	}
+}
+
+// eventually polls cond until it holds or timeout passes, and reports
+// whether it held.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+	return true
+}
+
+// newClient returns a client for the server listening on addr. It keeps
+// cookies, does not follow redirects (so each hop of the sign-in is
+// checked), and dials addr whatever host a URL names: the server's URLs say
+// localhost, which may resolve to another loopback address first.
+func newClient(t *testing.T, addr string) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialer := &net.Dialer{Timeout: requestTimeout}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "tcp", addr)
+		},
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{
+		Jar:           jar,
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// fetch sends req, reads the whole answer and returns it with its body.
+func fetch(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(req.Context(), requestTimeout)
+	defer cancel()
+	resp, err := c.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
+	}
+	return resp, string(body)
+}
+
+func newRequest(t *testing.T, method, target string, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// expect fails the test unless resp has the status wanted.
+func expect(t *testing.T, resp *http.Response, body string, status int) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s: status %d, want %d; body: %q", resp.Request.Method, resp.Request.URL, resp.StatusCode, status, body)
+	}
+}
+
+// signedIn is what a dev sign-in leaves a client with.
+type signedIn struct {
+	session string // the value of the headcount_session cookie
+	token   string // a bearer token from POST /api/token
+}
+
+// signIn signs c in as login through dev sign-in mode, the way a browser
+// does, and asks for a bearer token.
+func signIn(t *testing.T, c *http.Client, base, login string) signedIn {
+	t.Helper()
+	resp, body := fetch(t, c, newRequest(t, http.MethodGet, base+"/auth/github", nil))
+	expect(t, resp, body, http.StatusFound)
+	authorize, err := resp.Location()
+	if err != nil {
+		t.Fatalf("GET /auth/github: %v", err)
+	}
+	q := authorize.Query()
+	form := url.Values{
+		"login":        {login},
+		"state":        {q.Get("state")},
+		"client_id":    {q.Get("client_id")},
+		"redirect_uri": {q.Get("redirect_uri")},
+		"scope":        {q.Get("scope")},
+	}
+	action := *authorize
+	action.RawQuery = ""
+	req := newRequest(t, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, body = fetch(t, c, req)
+	expect(t, resp, body, http.StatusSeeOther)
+	callback, err := resp.Location()
+	if err != nil {
+		t.Fatalf("POST %s: %v", action.String(), err)
+	}
+	resp, body = fetch(t, c, newRequest(t, http.MethodGet, callback.String(), nil))
+	expect(t, resp, body, http.StatusSeeOther)
+
+	var s signedIn
+	baseURL, _ := url.Parse(base)
+	for _, ck := range c.Jar.Cookies(baseURL) {
+		if ck.Name == "headcount_session" {
+			s.session = ck.Value
+		}
+	}
+	if s.session == "" {
+		t.Fatalf("no headcount_session cookie after signing in as %s", login)
+	}
+
+	resp, body = fetch(t, c, newRequest(t, http.MethodPost, base+"/api/token", nil))
+	expect(t, resp, body, http.StatusOK)
+	var tok struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(body), &tok); err != nil || tok.Token == "" {
+		t.Fatalf("POST /api/token: %q is not {\"token\": ...} (%v)", body, err)
+	}
+	s.token = tok.Token
+	return s
+}
+
+// count reads GET /api/count with a bearer token.
+func count(t *testing.T, c *http.Client, base, token string) int {
+	t.Helper()
+	req := newRequest(t, http.MethodGet, base+"/api/count", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, body := fetch(t, c, req)
+	expect(t, resp, body, http.StatusOK)
+	var n struct {
+		UserCount int `json:"user_count"`
+	}
+	if err := json.Unmarshal([]byte(body), &n); err != nil {
+		t.Fatalf("GET /api/count: %q: %v", body, err)
+	}
+	return n.UserCount
+}
+
+// sseStream is an open GET /events whose first event has arrived; the
+// rest is read in the background until the server ends it.
+type sseStream struct {
+	first int        // the count the first event carried
+	ended chan error // receives the reader's result once the stream ends: nil is a clean end
+	close func()     // abandons the stream from the client's side
+}
+
+// openStream holds GET /events with token and waits for its first event.
+func openStream(t *testing.T, c *http.Client, base, token string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	// Until the first event, a stall is a failure, not a hang.
+	stall := time.AfterFunc(requestTimeout, cancel)
+	defer stall.Stop()
+
+	req := newRequest(t, http.MethodGet, base+"/events", nil).WithContext(ctx)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET /events: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("GET /events: status %d, want 200; body: %q", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		resp.Body.Close()
+		t.Fatalf("GET /events: Content-Type %q, want text/event-stream", ct)
+	}
+	br := bufio.NewReader(resp.Body)
+	first, err := readCountEvent(br)
+	if err != nil {
+		resp.Body.Close()
+		t.Fatalf("GET /events: reading the first event: %v", err)
+	}
+	s := &sseStream{first: first, ended: make(chan error, 1), close: cancel}
+	go func() {
+		_, err := io.Copy(io.Discard, br)
+		resp.Body.Close()
+		s.ended <- err
+	}()
+	return s
+}
+
+// readCountEvent reads events until a complete "user count" one and
+// returns its data.
+func readCountEvent(br *bufio.Reader) (int, error) {
+	var event, data string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "":
+			if event == "user count" && data != "" {
+				return strconv.Atoi(data)
+			}
+			event, data = "", ""
+		case strings.HasPrefix(line, ":"):
+		default:
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "event":
+				event = value
+			case "data":
+				data = value
+			}
+		}
+	}
+}
+
+// waitEnded waits until every stream has ended, by the server, before
+// deadline.
+func waitEnded(t *testing.T, streams []*sseStream, deadline time.Time) {
+	t.Helper()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for i, s := range streams {
+		select {
+		case err := <-s.ended:
+			// The hub ends streams by failing their writes, so the
+			// response may stop before its closing chunk: an unexpected
+			// EOF is an end too. Anything else is not.
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Errorf("stream %d ended with %v, want the end of the response", i, err)
+			}
+		case <-timer.C:
+			t.Fatalf("stream %d (and maybe later ones) still open at the deadline", i)
+		}
+	}
+}

@@ -1,0 +1,245 @@
+//go:build unix
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/headcount/headcount/config"
+)
+
+// childEnv is the whole environment of a child process: PATH and HOME,
+// plus vars, so nothing from the machine's environment leaks in.
+func childEnv(vars map[string]string) []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// process is the headcount binary running as a child of the test.
+type process struct {
+	cmd            *exec.Cmd
+	stdout, stderr *logBuffer
+	exited         chan struct{} // closed when the process has exited
+	err            error         // cmd.Wait's result; read only after exited
+	addr, url      string        // from the "headcount listening" line
+}
+
+// startProcess starts the binary with exactly vars (on a free loopback
+// port unless vars say otherwise) and waits until it listens. With a
+// wrapper, the binary's path is the wrapper's last argument.
+func startProcess(t *testing.T, vars map[string]string, wrapper ...string) *process {
+	t.Helper()
+	vars = maps.Clone(vars)
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	if vars["HEADCOUNT_ADDR"] == "" {
+		vars["HEADCOUNT_ADDR"] = "127.0.0.1:0"
+	}
+	argv := slices.Concat(wrapper, []string{binary})
+	p := &process{cmd: exec.Command(argv[0], argv[1:]...), stdout: new(logBuffer), stderr: new(logBuffer), exited: make(chan struct{})}
+	p.cmd.Env = childEnv(vars)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+
+	var rec map[string]string
+	exited := false
+	if !eventually(startTimeout, func() bool {
+		select {
+		case <-p.exited:
+			exited = true
+			return true
+		default:
+		}
+		var ok bool
+		rec, ok = p.stdout.find("headcount listening")
+		return ok
+	}) {
+		t.Fatalf("no \"headcount listening\" line within %v; stdout:\n%s\nstderr:\n%s", startTimeout, p.stdout, p.stderr)
+	}
+	if exited {
+		t.Fatalf("headcount exited (%v) before listening; stdout:\n%s\nstderr:\n%s", p.err, p.stdout, p.stderr)
+	}
+	p.addr, p.url = rec["addr"], rec["url"]
+	return p
+}
+
+// TestProcessRefusesBadEnvironment checks the operator's view of a bad
+// value: a non-zero exit and exactly one line on stderr naming the
+// variable.
+func TestProcessRefusesBadEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		vars    map[string]string
+		args    []string
+		mention string // what the one line must contain
+	}{
+		{"unparsable heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "soon"}, nil, "HEADCOUNT_HEARTBEAT"},
+		{"short secret with GitHub", map[string]string{"GITHUB_KEY": "id", "GITHUB_SECRET": "s", "HEADCOUNT_SESSION_SECRET": "short"}, nil, "HEADCOUNT_SESSION_SECRET"},
+		{"dev mode on every interface", map[string]string{"HEADCOUNT_ADDR": "0.0.0.0:0"}, nil, "HEADCOUNT_DEV_LOGIN"},
+		{"an argument", nil, []string{"serve"}, `"serve"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vars := map[string]string{"HEADCOUNT_ADDR": "127.0.0.1:0"}
+			maps.Copy(vars, tc.vars)
+			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, tc.args...)
+			cmd.Env = childEnv(vars)
+			var stdout, stderr logBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if ctx.Err() != nil {
+				t.Fatalf("headcount still running after %v: it should have refused to start; stdout:\n%s", startTimeout, &stdout)
+			}
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() <= 0 {
+				t.Fatalf("headcount exited with %v, want a non-zero exit code", err)
+			}
+			out := stderr.String()
+			if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
+				t.Errorf("stderr is not exactly one line: %q", out)
+			}
+			if !strings.Contains(out, tc.mention) {
+				t.Errorf("stderr %q does not name %s", out, tc.mention)
+			}
+		})
+	}
+}
+
+// TestProcessStopsOnSignal checks that SIGTERM and SIGINT with streams
+// open end every stream and exit 0 within SPEC's five seconds.
+func TestProcessStopsOnSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			p := startProcess(t, nil)
+			c := newClient(t, p.addr)
+			var streams []*sseStream
+			var token string
+			for _, login := range []string{"ann", "bob"} {
+				token = signIn(t, c, p.url, login).token
+				for range 3 {
+					streams = append(streams, openStream(t, c, p.url, token))
+				}
+			}
+			if n := count(t, c, p.url, token); n != len(streams) {
+				t.Fatalf("GET /api/count = %d with %d streams open", n, len(streams))
+			}
+
+			if err := p.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(stopLimit)
+			select {
+			case <-p.exited:
+			case <-time.After(stopLimit):
+				t.Fatalf("still running %v after %v; stdout:\n%s", stopLimit, sig, p.stdout)
+			}
+			if p.err != nil {
+				t.Errorf("after %v headcount exited with %v, want 0; stderr:\n%s", sig, p.err, p.stderr)
+			}
+			waitEnded(t, streams, deadline)
+			if _, ok := p.stdout.find("stopped"); !ok {
+				t.Errorf("no \"stopped\" line; stdout:\n%s", p.stdout)
+			}
+			if s := p.stderr.String(); s != "" {
+				t.Errorf("stderr after a clean stop: %q", s)
+			}
+		})
+	}
+}
+
+// lowSoftLimit is the soft open-file limit TestProcessRaisesOpenFileLimit
+// starts the process with.
+const lowSoftLimit = 256
+
+// TestProcessRaisesOpenFileLimit checks, from the outside, that the
+// process runs with its soft open-file limit at the hard limit, and that
+// it sized its default stream limit from that.
+func TestProcessRaisesOpenFileLimit(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/<pid>/limits, which only Linux has")
+	}
+	// Start it with a soft limit well below the hard one, as many
+	// machines do, so there is something to raise.
+	var wrapper []string
+	var own syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &own); err == nil && own.Max > lowSoftLimit {
+		wrapper = []string{"/bin/sh", "-c", fmt.Sprintf(`ulimit -S -n %d && exec "$0"`, lowSoftLimit)}
+	}
+	p := startProcess(t, nil, wrapper...)
+	limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var soft, hard string
+	for line := range strings.SplitSeq(string(limits), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+			if f := strings.Fields(rest); len(f) >= 2 {
+				soft, hard = f[0], f[1]
+			}
+		}
+	}
+	if soft == "" {
+		t.Fatalf("no \"Max open files\" line in /proc/%d/limits:\n%s", p.cmd.Process.Pid, limits)
+	}
+	if soft != hard {
+		t.Errorf("Max open files: soft %s, hard %s; want the soft limit raised to the hard one", soft, hard)
+	}
+
+	n := uint64(math.MaxUint64) // "unlimited"
+	if hard != "unlimited" {
+		if n, err = strconv.ParseUint(hard, 10, 64); err != nil {
+			t.Fatalf("Max open files: hard limit %q: %v", hard, err)
+		}
+	}
+	rec, _ := p.stdout.find("headcount listening")
+	if got := rec["open_file_limit"]; got != strconv.FormatUint(n, 10) {
+		t.Errorf("listening line says open_file_limit=%s, want the hard limit %d", got, n)
+	}
+	if got, want := rec["max_streams"], strconv.Itoa(config.StreamLimitFor(n)); got != want {
+		t.Errorf("listening line says max_streams=%s, want %s for %d open files", got, want, n)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(stopLimit):
+		t.Fatalf("still running %v after SIGTERM", stopLimit)
+	}
+	if p.err != nil {
+		t.Errorf("exited with %v after SIGTERM, want 0", p.err)
+	}
+}
