@@ -2,24 +2,35 @@ package handlers
 
 import (
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
 )
 
-// contentSecurityPolicy allows only the service's own scripts and styles;
-// avatars may come from GitHub (or GitHub Enterprise) over https.
-const contentSecurityPolicy = "default-src 'self'; img-src 'self' https: data:; object-src 'none'; base-uri 'none'; form-action 'self' http: https:; frame-ancestors 'none'"
+// contentSecurityPolicy allows only the service's own scripts and styles.
+// Avatars may come from any https host (github.com serves them from its
+// own CDN) and, for a GitHub Enterprise reached over plain http, from the
+// profile URL's origin.
+func contentSecurityPolicy(profileURL string) string {
+	img := "'self' https: data:"
+	if u, err := url.Parse(profileURL); err == nil && u.Scheme == "http" && u.Host != "" {
+		img += " http://" + u.Host
+	}
+	return "default-src 'self'; img-src " + img + "; object-src 'none'; base-uri 'none'; form-action 'self' http: https:; frame-ancestors 'none'"
+}
 
 // securityHeaders sets the headers every response carries.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		return next(c)
+func securityHeaders(csp string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("Content-Security-Policy", csp)
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "same-origin")
+			return next(c)
+		}
 	}
 }
 

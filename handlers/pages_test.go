@@ -110,6 +110,10 @@ func TestSecurityHeaders(t *testing.T) {
 	if !strings.Contains(csp, "default-src 'self'") || strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP %q", csp)
 	}
+	// The fake GitHub is a plain-http "Enterprise": its avatars may load.
+	if !strings.Contains(csp, "img-src 'self' https: data: "+strings.TrimSuffix(e.gh.URL, "/")) {
+		t.Errorf("CSP %q does not allow avatars from the configured GitHub %s", csp, e.gh.URL)
+	}
 	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" {
 		t.Error("missing nosniff or frame headers")
 	}

@@ -18,19 +18,22 @@ import (
 // app holds what the handlers share; each handler is built by a method
 // that uses only the parts it needs.
 type app struct {
-	log      *slog.Logger
-	baseURL  string
-	devMode  bool
-	hub      *stream.Hub
-	provider *github.Provider
-	dev      *devgithub.Provider // nil unless in dev sign-in mode
-	sessions *auth.Sessions
-	states   *auth.OAuthStates
-	tokens   *auth.Tokens
-	pages    *pages
-	assets   *staticAssets
-	metrics  *metrics
-	registry *prometheus.Registry
+	log     *slog.Logger
+	baseURL string
+	// profileURL is where the provider serves profiles; avatars of a
+	// plain-http GitHub Enterprise come from its origin.
+	profileURL string
+	devMode    bool
+	hub        *stream.Hub
+	provider   *github.Provider
+	dev        *devgithub.Provider // nil unless in dev sign-in mode
+	sessions   *auth.Sessions
+	states     *auth.OAuthStates
+	tokens     *auth.Tokens
+	pages      *pages
+	assets     *staticAssets
+	metrics    *metrics
+	registry   *prometheus.Registry
 }
 
 // routes is headcount's whole HTTP surface.
@@ -40,7 +43,7 @@ func (a *app) routes() *echo.Echo {
 	e.HTTPErrorHandler = a.handleError
 	// No Gzip, Timeout, ContextTimeout or BodyDump anywhere: each would
 	// buffer or cut the event stream.
-	e.Use(middleware.Recover(), a.logRequests, securityHeaders)
+	e.Use(middleware.Recover(), a.logRequests, securityHeaders(contentSecurityPolicy(a.profileURL)))
 
 	noCrossSite := echo.WrapMiddleware(http.NewCrossOriginProtection().Handler)
 	smallBody := middleware.BodyLimit("16K")

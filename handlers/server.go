@@ -149,19 +149,20 @@ func (s *Server) build(port int) (*echo.Echo, error) {
 
 	reg := prometheus.NewRegistry()
 	app := &app{
-		log:      s.Logger,
-		baseURL:  s.baseURL,
-		devMode:  cfg.DevMode(),
-		hub:      s.hub,
-		provider: provider,
-		dev:      dev,
-		sessions: auth.NewSessions(cfg.SessionSecret, secure),
-		states:   auth.NewOAuthStates(cfg.SessionSecret, secure),
-		tokens:   auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
-		pages:    pages,
-		assets:   assets,
-		metrics:  newMetrics(reg, s.hub),
-		registry: reg,
+		log:        s.Logger,
+		baseURL:    s.baseURL,
+		profileURL: profileURL,
+		devMode:    cfg.DevMode(),
+		hub:        s.hub,
+		provider:   provider,
+		dev:        dev,
+		sessions:   auth.NewSessions(cfg.SessionSecret, secure),
+		states:     auth.NewOAuthStates(cfg.SessionSecret, secure),
+		tokens:     auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
+		pages:      pages,
+		assets:     assets,
+		metrics:    newMetrics(reg, s.hub),
+		registry:   reg,
 	}
 	return app.routes(), nil
 }
