@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -30,6 +31,10 @@ func (a *app) count(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]int{"user_count": a.hub.Count()})
 }
 
+// readyTimeout bounds a readiness check, so a probe learns "not ready"
+// rather than timing out itself while Redis is unreachable.
+const readyTimeout = time.Second
+
 // healthz answers 200 while the process serves.
 func healthz(c echo.Context) error {
 	return c.String(http.StatusOK, "ok\n")
@@ -38,7 +43,9 @@ func healthz(c echo.Context) error {
 // readyz answers 200 while the hub takes streams (and its count store is
 // reachable), else 503.
 func (a *app) readyz(c echo.Context) error {
-	if err := a.hub.Ready(c.Request().Context()); err != nil {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+	defer cancel()
+	if err := a.hub.Ready(ctx); err != nil {
 		return c.String(http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n")
 	}
 	return c.String(http.StatusOK, "ready\n")

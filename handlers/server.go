@@ -24,6 +24,7 @@ import (
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/devgithub"
 	"github.com/headcount/headcount/stream"
+	"github.com/headcount/headcount/stream/redis"
 )
 
 // Time limits of the HTTP server. The stream clears the write deadline for
@@ -33,7 +34,9 @@ const (
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
 	providerTimeout   = 10 * time.Second
-	maxHeaderBytes    = 32 << 10
+	// redisConnectTimeout bounds the start when Redis does not answer.
+	redisConnectTimeout = 5 * time.Second
+	maxHeaderBytes      = 32 << 10
 )
 
 // devPrefix is where the development identity provider is mounted.
@@ -54,6 +57,8 @@ type Server struct {
 	hub     *stream.Hub
 	baseURL string
 	served  chan error
+	// shared is the Redis count this server opened itself, closed with it.
+	shared *redis.Counter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -78,10 +83,21 @@ func (s *Server) Open() error {
 		s.baseURL = fmt.Sprintf("http://localhost:%d", port)
 	}
 
+	if s.Counter == nil && s.Config.RedisURL != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
+		s.shared, err = redis.New(ctx, s.Config.RedisURL, redis.Options{Logger: s.Logger})
+		cancel()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("HEADCOUNT_REDIS_URL: %w", err)
+		}
+		s.Counter = s.shared
+	}
 	e, err := s.build(port)
 	if err != nil {
 		ln.Close()
 		s.hub.Close(context.Background())
+		s.closeShared()
 		return err
 	}
 	s.srv = &http.Server{
@@ -194,11 +210,21 @@ func (s *Server) close(ctx context.Context) error {
 	shut := make(chan error, 1)
 	go func() { shut <- s.srv.Shutdown(ctx) }()
 	hubErr := s.hub.Close(ctx)
+	// After the hub, so the last Store has happened; Close removes this
+	// instance's share of the count at once.
+	redisErr := s.closeShared()
 	err := <-shut
 	if serveErr := <-s.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}
-	return errors.Join(hubErr, err)
+	return errors.Join(hubErr, redisErr, err)
+}
+
+func (s *Server) closeShared() error {
+	if s.shared == nil {
+		return nil
+	}
+	return s.shared.Close()
 }
 
 func randomHex(n int) string {
