@@ -238,6 +238,10 @@ func TestCloseEndsEveryStream(t *testing.T) {
 		if err := s.WaitEnd(waitTime); err != nil {
 			t.Fatal(err)
 		}
+		// A clean end of response, not a cut connection: curl exits 0.
+		if _, why := s.Ended(); why != ssetest.ErrEnded {
+			t.Errorf("stream ended with %v, want a clean end", why)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ package ssetest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -103,12 +104,14 @@ func (s *Stream) read() {
 	}
 	err := sc.Err()
 	if err == nil {
-		err = errEOF
+		err = ErrEnded
 	}
 	s.update(func() { s.err = err })
 }
 
-var errEOF = fmt.Errorf("stream ended")
+// ErrEnded is why a stream ended when the server finished the response
+// cleanly; a connection cut mid-response ends with another error.
+var ErrEnded = errors.New("stream ended cleanly")
 
 func (s *Stream) update(f func()) {
 	s.mu.Lock()

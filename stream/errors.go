@@ -1,0 +1,15 @@
+package stream
+
+import "errors"
+
+// Errors returned by Hub.Serve when it refuses a stream. Nothing has been
+// written to the response then, so the caller chooses the status (429 for
+// the limits, 503 for ErrClosed).
+var (
+	// ErrClosed means the hub is shutting down or shut down.
+	ErrClosed = errors.New("stream: hub is closed")
+	// ErrInstanceLimit means this instance already holds Config.MaxStreams streams.
+	ErrInstanceLimit = errors.New("stream: too many streams on this instance")
+	// ErrUserLimit means the user already holds Config.MaxStreamsPerUser streams.
+	ErrUserLimit = errors.New("stream: too many streams for this user")
+)

@@ -1,0 +1,81 @@
+package stream
+
+import (
+	"bufio"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/r3labs/sse/v2"
+)
+
+// TestEventsNeverEmpty guards trap 2: r3labs ends a stream on an event
+// with neither Data nor Comment, so no event the hub builds may be one.
+func TestEventsNeverEmpty(t *testing.T) {
+	events := map[string]*sse.Event{
+		"heartbeat":           heartbeatEvent(),
+		"count 0":             countEvent(1, 0, 0),
+		"count -1":            countEvent(2, -1, time.Second),
+		"count large":         countEvent(1<<62, 1<<40, 0),
+		"empty by mistake":    newEvent("", "", "", "", ""),
+		"only a name":         newEvent("7", countEventName, "", "", "2000"),
+		"comment, no data":    newEvent("", "", "", "x", ""),
+		"data, no comment":    newEvent("1", countEventName, "3", "", ""),
+		"first count retried": countEvent(3, 5, 2*time.Second),
+	}
+	for name, ev := range events {
+		if len(ev.Data) == 0 && len(ev.Comment) == 0 {
+			t.Errorf("%s: event has neither data nor comment", name)
+		}
+	}
+	if ev := countEvent(3, 5, 2*time.Second); string(ev.Retry) != "2000" || string(ev.Data) != "5" || string(ev.ID) != "3" || string(ev.Event) != "user count" {
+		t.Errorf("count event %+v", ev)
+	}
+	if ev := countEvent(3, 5, 0); len(ev.Retry) != 0 {
+		t.Errorf("count event without a hint carries retry %q", ev.Retry)
+	}
+}
+
+// TestEmptyEventDisconnects shows why: a bare r3labs server drops a
+// subscriber on an empty event, right after a normal one.
+func TestEmptyEventDisconnects(t *testing.T) {
+	srv := sse.New()
+	srv.AutoReplay = false
+	unsubscribed := make(chan struct{}, 1)
+	// Callbacks are fine in this demonstration; the hub never uses them.
+	srv.OnUnsubscribe = func(string, *sse.Subscriber) { unsubscribed <- struct{}{} }
+	srv.CreateStream("demo")
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.Close()
+
+	resp, err := http.Get(ts.URL + "?stream=demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// The subscriber is registered once the response head has arrived.
+	srv.Publish("demo", &sse.Event{Data: []byte("1")})
+	srv.Publish("demo", &sse.Event{})
+
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && len(lines) < 100 {
+		lines = append(lines, sc.Text())
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("stream failed instead of ending: %v", err)
+	}
+	if got := strings.Join(lines, "|"); got != "id: |data: 1|" {
+		t.Errorf("stream before the end: %q", got)
+	}
+	// The stream ended (EOF above). Wait for r3labs to deregister before
+	// closing it, or its watcher goroutine would leak (trap 3).
+	select {
+	case <-unsubscribed:
+	case <-time.After(waitLong):
+		t.Fatal("r3labs never deregistered the subscriber")
+	}
+}

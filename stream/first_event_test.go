@@ -1,0 +1,172 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gatedCounter is a Memory counter whose first Store waits for release, so
+// a test can change the hub while a broadcast cycle is in the middle.
+type gatedCounter struct {
+	entered chan int // receives local of every Store, if there is room
+	release chan struct{}
+	changes chan struct{}
+}
+
+func newGatedCounter() *gatedCounter {
+	return &gatedCounter{entered: make(chan int, 100), release: make(chan struct{}), changes: make(chan struct{}, 1)}
+}
+
+func (c *gatedCounter) Store(ctx context.Context, local int) (int, error) {
+	select {
+	case c.entered <- local:
+	default:
+	}
+	select {
+	case <-c.release:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return local, nil
+}
+
+func (c *gatedCounter) Changes() <-chan struct{} { return c.changes }
+
+// nextStore waits for the broadcaster's next Store call and returns its local count.
+func (c *gatedCounter) nextStore(t *testing.T) int {
+	t.Helper()
+	select {
+	case n := <-c.entered:
+		return n
+	case <-time.After(waitLong):
+		t.Fatal("the broadcaster did not call Store")
+		return 0
+	}
+}
+
+// TestFirstEventCountsTheSubscriber: a subscriber that joins while a
+// cycle is under way is not in that cycle's count, so it must not get that
+// cycle's value as its first event, even if it is ready in time.
+func TestFirstEventCountsTheSubscriber(t *testing.T) {
+	counter := newGatedCounter()
+	s := newTestServer(t, Config{Counter: counter})
+	counter.changes <- struct{}{}
+	if n := counter.nextStore(t); n != 0 {
+		t.Fatalf("first Store with nobody connected got local %d", n)
+	}
+	// The cycle is blocked in Store with a count of 0; this stream joins
+	// and gets its response head meanwhile.
+	c := mustDial(t, s.addr(), "alice", dialOptions{})
+	close(counter.release)
+
+	c.waitLatest(t, 1, waitLong)
+	events, _ := c.snapshot()
+	if events[0].Data != "1" || events[0].Retry == "" {
+		t.Errorf("first event %+v, want the count 1 with the retry hint", events[0])
+	}
+}
+
+// TestFirstEventWaitsForRegistration: until r3labs has registered a
+// subscriber with its stream, events published there are lost, so the
+// hub must not count a count event as sent before then.
+func TestFirstEventWaitsForRegistration(t *testing.T) {
+	counter := newGatedCounter()
+	close(counter.release)
+	h := NewHub(Config{Counter: counter})
+	defer h.Close(context.Background())
+
+	// r3labs reads the headers before it registers the subscriber: holding
+	// Header() holds the subscriber unregistered.
+	proceed := make(chan struct{})
+	w := newMemWriter()
+	w.block = proceed
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- h.Serve(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil), "alice")
+	}()
+	defer func() {
+		cancel()
+		<-served
+	}()
+
+	// The join's cycle runs while the subscriber cannot receive; a second
+	// cycle's Store proves the first one has finished publishing.
+	if n := counter.nextStore(t); n != 1 {
+		t.Fatalf("Store got local %d, want 1", n)
+	}
+	counter.changes <- struct{}{}
+	counter.nextStore(t)
+	close(proceed)
+
+	if !w.waitFor(waitLong, "data: 1\n") {
+		t.Fatalf("the subscriber never got its first count; it got %q", w.String())
+	}
+}
+
+// memWriter is an in-memory flushable ResponseWriter for tests that need
+// to hold the hub at a precise point. Its first Header call waits for
+// block, when set.
+type memWriter struct {
+	header  http.Header
+	block   chan struct{}
+	once    sync.Once
+	flushed chan struct{} // one slot: a flush happened
+
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func newMemWriter() *memWriter {
+	return &memWriter{header: http.Header{}, flushed: make(chan struct{}, 1)}
+}
+
+func (w *memWriter) Header() http.Header {
+	if w.block != nil {
+		w.once.Do(func() { <-w.block })
+	}
+	return w.header
+}
+
+func (w *memWriter) WriteHeader(int) {}
+
+func (w *memWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *memWriter) Flush() {
+	select {
+	case w.flushed <- struct{}{}:
+	default:
+	}
+}
+
+func (w *memWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// waitFor waits until the written text contains s.
+func (w *memWriter) waitFor(timeout time.Duration, s string) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		if strings.Contains(w.String(), s) {
+			return true
+		}
+		select {
+		case <-w.flushed:
+		case <-deadline.C:
+			return strings.Contains(w.String(), s)
+		}
+	}
+}

@@ -1,0 +1,259 @@
+// Package stream holds the subscribers of the live count, the count itself
+// and the fan-out of "user count" events over Server-Sent Events.
+//
+// The SSE wire is written by github.com/r3labs/sse/v2, used so that its
+// known traps cannot bite: every subscriber has its own r3labs stream (one
+// stalled client cannot block another's events, and removal is O(1)),
+// events are only ever published with TryPublish, no event is empty, no
+// r3labs callback or replay log is used, and Close ends every stream before
+// closing the r3labs server.
+package stream
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/r3labs/sse/v2"
+)
+
+// streamBufferSize is the number of events an r3labs stream queues before
+// TryPublish refuses more: small, because only the latest count matters.
+const streamBufferSize = 8
+
+// Hub tracks the subscribers of this instance, keeps the count and sends
+// every subscriber the count whenever it changes.
+type Hub struct {
+	cfg     Config
+	counter Counter
+	sse     *sse.Server
+	stats   counters
+
+	// dirty has one slot: a signal that the count or the set of ready
+	// subscribers changed and the broadcaster should run a cycle.
+	dirty chan struct{}
+	// stop ends the broadcaster and heartbeat goroutines; workers waits for them.
+	stop     chan struct{}
+	stopOnce sync.Once
+	workers  sync.WaitGroup
+	sseOnce  sync.Once
+
+	mu      sync.Mutex
+	subs    map[uint64]*subscriber
+	perUser map[string]int
+	lastID  uint64
+	closed  bool
+	// drained is closed once the hub is closed and every Serve has left.
+	drained chan struct{}
+}
+
+// NewHub returns a Hub serving with cfg and starts its broadcaster and
+// heartbeat goroutines; Close stops them.
+func NewHub(cfg Config) *Hub {
+	cfg = cfg.withDefaults()
+	s := sse.New()
+	s.AutoReplay = false
+	s.AutoStream = false
+	s.BufferSize = streamBufferSize
+	s.Headers = map[string]string{"X-Accel-Buffering": "no"}
+
+	h := &Hub{
+		cfg:     cfg,
+		counter: cfg.Counter,
+		sse:     s,
+		dirty:   make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		subs:    make(map[uint64]*subscriber),
+		perUser: make(map[string]int),
+		drained: make(chan struct{}),
+	}
+	h.workers.Add(2)
+	go h.runBroadcaster()
+	go h.runHeartbeat()
+	return h
+}
+
+// Serve streams the count to one subscriber owned by user, and returns
+// when the stream ends (the client leaves, a write times out, or the hub
+// closes). It returns ErrClosed, ErrInstanceLimit or ErrUserLimit without
+// writing anything to w when it refuses the stream; the caller then writes
+// the status.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+
+	sub := &subscriber{user: user, cancel: cancel}
+	sub.w = newResponseWriter(w, h.cfg.WriteTimeout, &h.stats, func() { h.markReady(sub) }, h.signal)
+	if err := h.join(sub); err != nil {
+		return err
+	}
+	h.sse.CreateStream(sub.stream)
+	defer func() {
+		cancel()
+		// ServeHTTP has returned, so r3labs' context watcher has already
+		// deregistered the subscriber: removing the stream leaks nothing.
+		h.sse.RemoveStream(sub.stream)
+		h.leave(sub)
+	}()
+
+	// The client's own ?stream= and Last-Event-ID mean nothing here: one
+	// would pick another subscriber's stream (or answer 500), the other
+	// asks for a replay that does not exist (or answers 400 when garbage).
+	r2 := r.Clone(ctx)
+	r2.URL.RawQuery = "stream=" + sub.stream
+	r2.Header.Del("Last-Event-ID")
+
+	sub.w.clearDeadline()
+	h.sse.ServeHTTP(sub.w, r2)
+	// Give net/http's closing write of the response the same bounded time.
+	sub.w.armDeadline()
+	return nil
+}
+
+// join admits sub unless a limit or the hub's closing refuses it.
+func (h *Hub) join(sub *subscriber) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.closed:
+		h.stats.refusedClosed.Add(1)
+		return ErrClosed
+	case h.cfg.MaxStreams > 0 && len(h.subs) >= h.cfg.MaxStreams:
+		h.stats.refusedInstanceLimit.Add(1)
+		return ErrInstanceLimit
+	case h.cfg.MaxStreamsPerUser > 0 && h.perUser[sub.user] >= h.cfg.MaxStreamsPerUser:
+		h.stats.refusedUserLimit.Add(1)
+		return ErrUserLimit
+	}
+	h.lastID++
+	sub.id = h.lastID
+	sub.stream = "s" + strconv.FormatUint(sub.id, 10)
+	h.subs[sub.id] = sub
+	h.perUser[sub.user]++
+	h.stats.subscribers.Store(int64(len(h.subs)))
+	h.stats.opened.Add(1)
+	h.signal()
+	return nil
+}
+
+// markReady records that sub can now receive events, so the broadcaster
+// sends it the current count.
+func (h *Hub) markReady(sub *subscriber) {
+	h.mu.Lock()
+	sub.ready = true
+	h.mu.Unlock()
+	h.signal()
+}
+
+// leave forgets sub; the count goes down.
+func (h *Hub) leave(sub *subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.subs, sub.id)
+	if n := h.perUser[sub.user] - 1; n > 0 {
+		h.perUser[sub.user] = n
+	} else {
+		delete(h.perUser, sub.user)
+	}
+	h.stats.subscribers.Store(int64(len(h.subs)))
+	h.stats.closed.Add(1)
+	if h.closed && len(h.subs) == 0 {
+		close(h.drained)
+	}
+	h.signal()
+}
+
+// signal asks the broadcaster for a cycle without ever waiting: one pending
+// signal covers any number of changes.
+func (h *Hub) signal() {
+	select {
+	case h.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// Count returns the global count of the latest broadcast: what subscribers
+// were last told.
+func (h *Hub) Count() int { return int(h.stats.global.Load()) }
+
+// Stats returns the hub's numbers.
+func (h *Hub) Stats() Stats { return h.stats.snapshot() }
+
+// Ready reports whether the hub takes streams: ErrClosed after Close, and
+// the Counter's Ping error where the Counter can be pinged.
+func (h *Hub) Ready(ctx context.Context) error {
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if p, ok := h.counter.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
+// closeGrace is how long Close lets streams end cleanly (their last
+// chunk written, so clients see a finished response) before it makes the
+// writes of clients that do not read fail at once.
+const closeGrace = 500 * time.Millisecond
+
+// Close ends every stream, waits for their Serve calls to return and stops
+// the hub's goroutines. New streams are refused with ErrClosed from the
+// start. Each stream's request context is cancelled first, so it ends with
+// a clean end of response; a stream still blocked on a client that does not
+// read after closeGrace has its writes failed at once. If ctx ends first,
+// Close still stops the hub's goroutines and returns ctx.Err(); the
+// streams, already told to end, finish on their own and calling Close again
+// waits for them. Close is safe to call more than once and from several
+// goroutines.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		if len(h.subs) == 0 {
+			close(h.drained)
+		}
+		// Under the lock, so no subscriber's Serve has returned yet.
+		for _, sub := range h.subs {
+			sub.cancel()
+		}
+	}
+	h.mu.Unlock()
+
+	grace := time.NewTimer(closeGrace)
+	defer grace.Stop()
+	var err error
+	select {
+	case <-h.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-grace.C:
+		h.mu.Lock()
+		for _, sub := range h.subs {
+			sub.end()
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.drained:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	h.stopOnce.Do(func() {
+		close(h.stop)
+		h.workers.Wait()
+	})
+	if err != nil {
+		return err
+	}
+	h.sseOnce.Do(func() {
+		// Every stream is removed by now, so r3labs has no subscriber whose
+		// watcher goroutine could block on a closed stream.
+		h.sse.Close()
+	})
+	return nil
+}

@@ -1,0 +1,351 @@
+package stream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// userHeader names the user a test request acts for; the real handlers
+// take it from the session instead.
+const userHeader = "X-Test-User"
+
+// testServer is a Hub served over real TCP by httptest.
+type testServer struct {
+	hub     *Hub
+	ts      *httptest.Server
+	serving atomic.Int64 // Serve calls in progress
+}
+
+// newTestServer starts a hub with cfg behind a real loopback HTTP server
+// that answers refusals the way the handlers do. Cleanup closes both.
+// Each setup function may adjust the server before it starts.
+func newTestServer(t testing.TB, cfg Config, setup ...func(*httptest.Server)) *testServer {
+	t.Helper()
+	s := &testServer{hub: NewHub(cfg)}
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveEvents))
+	for _, f := range setup {
+		f(s.ts)
+	}
+	s.ts.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.hub.Close(ctx); err != nil {
+			t.Errorf("hub.Close: %v", err)
+		}
+		s.ts.Close()
+	})
+	return s
+}
+
+func (s *testServer) serveEvents(w http.ResponseWriter, r *http.Request) {
+	s.serving.Add(1)
+	defer s.serving.Add(-1)
+	err := s.hub.Serve(w, r, r.Header.Get(userHeader))
+	switch {
+	case errors.Is(err, ErrUserLimit), errors.Is(err, ErrInstanceLimit):
+		http.Error(w, err.Error(), http.StatusTooManyRequests)
+	case errors.Is(err, ErrClosed):
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	}
+}
+
+func (s *testServer) addr() string { return s.ts.Listener.Addr().String() }
+
+// sseEvent is one dispatched event as a client sees it.
+type sseEvent struct {
+	ID    string
+	Event string
+	Data  string
+	Retry string
+}
+
+// sseClient reads one SSE response over its own TCP connection.
+type sseClient struct {
+	conn net.Conn
+	resp *http.Response
+	done chan struct{} // closed when the stream ends (EOF or error), once reading
+	// reading is whether the reader goroutine was started; only the test
+	// goroutine touches it.
+	reading bool
+
+	mu       sync.Mutex
+	events   []sseEvent
+	comments []time.Time
+	readErr  error
+	update   chan struct{} // one slot: something was read
+}
+
+// dialOptions tunes how a test client connects.
+type dialOptions struct {
+	local   string            // source IP, e.g. "127.0.0.3"
+	rcvbuf  int               // SO_RCVBUF set before connecting, if > 0
+	headers map[string]string // extra request headers
+	query   string            // raw query of /events
+	noRead  bool              // do not read the body until startReading (a stuck client)
+}
+
+// dialStream opens GET /events as user and reads the response head. A 200
+// answer starts a reader goroutine (unless noRead); any other answer is
+// returned with its body read and the connection closed. Cleanup closes the
+// connection and waits for the reader.
+func dialStream(t testing.TB, addr, user string, opt dialOptions) (*sseClient, error) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if opt.local != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(opt.local)}
+	}
+	if opt.rcvbuf > 0 {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, opt.rcvbuf)
+			})
+			return errors.Join(err, serr)
+		}
+	}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	path := "/events"
+	if opt.query != "" {
+		path += "?" + opt.query
+	}
+	var req strings.Builder
+	fmt.Fprintf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n%s: %s\r\n", path, addr, userHeader, user)
+	for k, v := range opt.headers {
+		fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+	}
+	req.WriteString("\r\n")
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, req.String()); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	c := &sseClient{conn: conn, resp: resp, done: make(chan struct{}), update: make(chan struct{}, 1)}
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		conn.Close()
+		close(c.done)
+		return c, nil
+	}
+	if !opt.noRead {
+		c.startReading()
+	}
+	t.Cleanup(c.close)
+	return c, nil
+}
+
+// mustDial is dialStream that fails the test on error or a non-200 answer.
+func mustDial(t testing.TB, addr, user string, opt dialOptions) *sseClient {
+	t.Helper()
+	c, err := dialStream(t, addr, user, opt)
+	if err != nil {
+		t.Fatalf("dial %s: %v", user, err)
+	}
+	if c.resp.StatusCode != http.StatusOK {
+		t.Fatalf("dial %s: status %d", user, c.resp.StatusCode)
+	}
+	return c
+}
+
+// startReading starts the reader goroutine; the test goroutine calls it
+// once, at most.
+func (c *sseClient) startReading() {
+	c.reading = true
+	go c.read()
+}
+
+// close ends the connection (FIN) and waits for the reader to stop.
+func (c *sseClient) close() {
+	c.conn.Close()
+	if c.reading {
+		<-c.done
+	}
+}
+
+// reset ends the connection with a TCP RST instead of a FIN.
+func (c *sseClient) reset() {
+	if tc, ok := c.conn.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.close()
+}
+
+// read parses the event stream until it ends, following the SSE rules a
+// browser applies: fields until a blank line, then dispatch.
+func (c *sseClient) read() {
+	defer close(c.done)
+	br := bufio.NewReader(c.resp.Body)
+	var ev sseEvent
+	var hasField bool
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			c.mu.Lock()
+			c.readErr = err
+			c.mu.Unlock()
+			c.notify()
+			return
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if hasField {
+				c.mu.Lock()
+				c.events = append(c.events, ev)
+				c.mu.Unlock()
+				c.notify()
+			}
+			ev, hasField = sseEvent{}, false
+		case strings.HasPrefix(line, ":"):
+			c.mu.Lock()
+			c.comments = append(c.comments, time.Now())
+			c.mu.Unlock()
+			c.notify()
+		default:
+			name, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			hasField = true
+			switch name {
+			case "id":
+				ev.ID = value
+			case "event":
+				ev.Event = value
+			case "data":
+				ev.Data = value
+			case "retry":
+				ev.Retry = value
+			}
+		}
+	}
+}
+
+func (c *sseClient) notify() {
+	select {
+	case c.update <- struct{}{}:
+	default:
+	}
+}
+
+// snapshot returns copies of what has been read so far.
+func (c *sseClient) snapshot() (events []sseEvent, comments int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]sseEvent(nil), c.events...), len(c.comments)
+}
+
+// latest returns the value of the last count event, or -1 before the first.
+func (c *sseClient) latest() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.events) == 0 {
+		return -1
+	}
+	n, err := strconv.Atoi(c.events[len(c.events)-1].Data)
+	if err != nil {
+		return -2
+	}
+	return n
+}
+
+// waitUntil polls cond whenever something is read, until it holds or
+// timeout passes; it reports whether it held.
+func (c *sseClient) waitUntil(timeout time.Duration, cond func(c *sseClient) bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		if cond(c) {
+			return true
+		}
+		select {
+		case <-c.update:
+		case <-c.done:
+			return cond(c)
+		case <-deadline.C:
+			return cond(c)
+		}
+	}
+}
+
+// waitLatest waits until the client's latest count is want.
+func (c *sseClient) waitLatest(t testing.TB, want int, timeout time.Duration) {
+	t.Helper()
+	if !c.waitUntil(timeout, func(c *sseClient) bool { return c.latest() == want }) {
+		t.Fatalf("latest count %d, want %d after %v", c.latest(), want, timeout)
+	}
+}
+
+// waitEnded waits until the server has ended the client's stream.
+func (c *sseClient) waitEnded(timeout time.Duration) bool {
+	select {
+	case <-c.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// eventually polls cond every few milliseconds until it holds or timeout
+// passes, for conditions no client reads tell about (the hub's numbers).
+func eventually(timeout time.Duration, cond func() bool) bool {
+	const every = 2 * time.Millisecond
+	deadline := time.Now().Add(timeout)
+	for range int(timeout/every) + 1 {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(every) // the poll interval; the loop is bounded by count and deadline
+	}
+	return cond()
+}
+
+// checkOrder fails unless the client's ids strictly increase, and records
+// each (id, value) in seen so that callers can check all clients agree.
+func checkOrder(t testing.TB, name string, events []sseEvent, seen map[uint64]string) {
+	t.Helper()
+	var last uint64
+	for i, ev := range events {
+		id, err := strconv.ParseUint(ev.ID, 10, 64)
+		if err != nil {
+			t.Fatalf("%s: event %d has id %q", name, i, ev.ID)
+		}
+		if id <= last {
+			t.Fatalf("%s: event %d has id %d after %d", name, i, id, last)
+		}
+		last = id
+		if seen == nil {
+			continue
+		}
+		if v, ok := seen[id]; ok && v != ev.Data {
+			t.Fatalf("%s: id %d carries %s, another stream got %s", name, id, ev.Data, v)
+		}
+		seen[id] = ev.Data
+	}
+}

@@ -1,0 +1,64 @@
+package stream
+
+import "sync/atomic"
+
+// Stats is a snapshot of the hub's numbers, for metrics and tests.
+type Stats struct {
+	// Subscribers is how many streams this instance holds now.
+	Subscribers int64
+	// Global is the count subscribers were last told (see Hub.Count).
+	Global int64
+	// Opened is how many streams were accepted since start.
+	Opened uint64
+	// Closed is how many accepted streams have ended since start.
+	Closed uint64
+	// RefusedUserLimit counts streams refused with ErrUserLimit.
+	RefusedUserLimit uint64
+	// RefusedInstanceLimit counts streams refused with ErrInstanceLimit.
+	RefusedInstanceLimit uint64
+	// RefusedClosed counts streams refused with ErrClosed.
+	RefusedClosed uint64
+	// Broadcasts counts changes of the global count sent out (the event id).
+	Broadcasts uint64
+	// EventsSent counts events (counts and heartbeats) written and flushed
+	// to a connection without error: handed to the kernel, not necessarily
+	// read by the client.
+	EventsSent uint64
+	// HeartbeatFailures counts heartbeat comments whose write or flush failed.
+	HeartbeatFailures uint64
+	// Skipped counts count events held back from a subscriber that had not
+	// yet written its previous event (a slow or stuck client) or whose
+	// buffer was full; it gets the latest count once it has caught up.
+	Skipped uint64
+}
+
+// counters holds the atomically updated numbers behind Stats.
+type counters struct {
+	subscribers          atomic.Int64
+	global               atomic.Int64
+	opened               atomic.Uint64
+	closed               atomic.Uint64
+	refusedUserLimit     atomic.Uint64
+	refusedInstanceLimit atomic.Uint64
+	refusedClosed        atomic.Uint64
+	broadcasts           atomic.Uint64
+	eventsSent           atomic.Uint64
+	heartbeatFailures    atomic.Uint64
+	skipped              atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Subscribers:          c.subscribers.Load(),
+		Global:               c.global.Load(),
+		Opened:               c.opened.Load(),
+		Closed:               c.closed.Load(),
+		RefusedUserLimit:     c.refusedUserLimit.Load(),
+		RefusedInstanceLimit: c.refusedInstanceLimit.Load(),
+		RefusedClosed:        c.refusedClosed.Load(),
+		Broadcasts:           c.broadcasts.Load(),
+		EventsSent:           c.eventsSent.Load(),
+		HeartbeatFailures:    c.heartbeatFailures.Load(),
+		Skipped:              c.skipped.Load(),
+	}
+}

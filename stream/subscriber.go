@@ -1,0 +1,28 @@
+package stream
+
+import "context"
+
+// subscriber is one open stream: one GET /events response.
+type subscriber struct {
+	id     uint64 // join order; also names the r3labs stream
+	stream string // the r3labs stream id, "s<id>"
+	user   string
+	cancel context.CancelFunc // ends the stream's request context
+	w      *responseWriter
+
+	// ready is set, under Hub.mu, once r3labs has registered the subscriber
+	// with its stream, so published events reach it.
+	ready bool
+
+	// sent is the version of the last count event handed to the stream.
+	// Only the broadcaster goroutine touches it.
+	sent uint64
+}
+
+// end stops the stream from outside its goroutine: the request context is
+// cancelled (r3labs deregisters the subscriber and ServeHTTP returns) and a
+// write blocked on a client that does not read fails at once.
+func (s *subscriber) end() {
+	s.w.end()
+	s.cancel()
+}
