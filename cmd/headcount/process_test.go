@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -241,5 +242,42 @@ func TestProcessRaisesOpenFileLimit(t *testing.T) {
 	}
 	if p.err != nil {
 		t.Errorf("exited with %v after SIGTERM, want 0", p.err)
+	}
+}
+
+// TestProcessAtTheDescriptorLimit runs the binary with few descriptors and
+// fills its default stream limit: the next stream is refused with 503
+// while pages, health checks and metrics still answer, where a plain
+// server would have run out of descriptors and stopped accepting at all.
+func TestProcessAtTheDescriptorLimit(t *testing.T) {
+	const nofile = 300 // soft and hard
+	limit := config.StreamLimitFor(nofile)
+	p := startProcess(t, map[string]string{"HEADCOUNT_MAX_STREAMS_PER_USER": "0"},
+		"/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0"`, nofile))
+	rec, _ := p.stdout.find("headcount listening")
+	if rec["max_streams"] != strconv.Itoa(limit) {
+		t.Fatalf("max_streams=%s, want %d for %d open files", rec["max_streams"], limit, nofile)
+	}
+	c := newClient(t, p.addr)
+	s := signIn(t, c, p.url, "ada")
+	for i := range limit {
+		if st := openStream(t, c, p.url, s.token); st.first != i+1 {
+			t.Fatalf("stream %d's first event says %d", i+1, st.first)
+		}
+	}
+
+	req := newRequest(t, http.MethodGet, p.url+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, body := fetch(t, c, req)
+	expect(t, resp, body, http.StatusServiceUnavailable)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Error("503 at the stream limit without Retry-After")
+	}
+	for _, path := range []string{"/healthz", "/", "/metrics"} {
+		resp, body := fetch(t, c, newRequest(t, http.MethodGet, p.url+path, nil))
+		expect(t, resp, body, http.StatusOK)
+	}
+	if got := count(t, c, p.url, s.token); got != limit {
+		t.Errorf("count %d after a refusal, want %d", got, limit)
 	}
 }
