@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/headcount/headcount/internal/ssetest"
 )
 
 // requestTimeout bounds every plain request a test makes.
@@ -241,96 +242,44 @@ func count(t *testing.T, c *http.Client, base, token string) int {
 // sseStream is an open GET /events whose first event has arrived; the
 // rest is read in the background until the server ends it.
 type sseStream struct {
-	first int        // the count the first event carried
-	ended chan error // receives the reader's result once the stream ends: nil is a clean end
-	close func()     // abandons the stream from the client's side
+	*ssetest.Stream
+	first int // the count the first event carried
 }
 
 // openStream holds GET /events with token and waits for its first event.
 func openStream(t *testing.T, c *http.Client, base, token string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	// Until the first event, a stall is a failure, not a hang.
-	stall := time.AfterFunc(requestTimeout, cancel)
-	defer stall.Stop()
-
-	req := newRequest(t, http.MethodGet, base+"/events", nil).WithContext(ctx)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := c.Do(req)
+	s, err := ssetest.Open(t, c, base+"/events", http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
 		t.Fatalf("GET /events: %v", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		t.Fatalf("GET /events: status %d, want 200; body: %q", resp.StatusCode, body)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		resp.Body.Close()
+	if ct := s.Response.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		t.Fatalf("GET /events: Content-Type %q, want text/event-stream", ct)
 	}
-	br := bufio.NewReader(resp.Body)
-	first, err := readCountEvent(br)
+	err = s.Wait(requestTimeout, func(events []ssetest.Event, _ []string, _ bool) bool { return len(events) > 0 })
 	if err != nil {
-		resp.Body.Close()
-		t.Fatalf("GET /events: reading the first event: %v", err)
+		t.Fatalf("GET /events: no first event: %v", err)
 	}
-	s := &sseStream{first: first, ended: make(chan error, 1), close: cancel}
-	go func() {
-		_, err := io.Copy(io.Discard, br)
-		resp.Body.Close()
-		s.ended <- err
-	}()
-	return s
-}
-
-// readCountEvent reads events until a complete "user count" one and
-// returns its data.
-func readCountEvent(br *bufio.Reader) (int, error) {
-	var event, data string
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return 0, err
-		}
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case line == "":
-			if event == "user count" && data != "" {
-				return strconv.Atoi(data)
-			}
-			event, data = "", ""
-		case strings.HasPrefix(line, ":"):
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				event = value
-			case "data":
-				data = value
-			}
-		}
+	ev := s.Events()[0]
+	first, err := strconv.Atoi(ev.Data)
+	if ev.Event != "user count" || err != nil {
+		t.Fatalf("GET /events: first event %+v is not a user count", ev)
 	}
+	return &sseStream{Stream: s, first: first}
 }
 
 // waitEnded waits until every stream has ended, by the server, before
 // deadline.
 func waitEnded(t *testing.T, streams []*sseStream, deadline time.Time) {
 	t.Helper()
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
 	for i, s := range streams {
-		select {
-		case err := <-s.ended:
-			// A clean end of the response (its closing chunk), so curl
-			// and browsers see a finished stream, not a cut connection.
-			if err != nil {
-				t.Errorf("stream %d ended with %v, want a clean end of the response", i, err)
-			}
-		case <-timer.C:
-			t.Fatalf("stream %d (and maybe later ones) still open at the deadline", i)
+		if err := s.WaitEnd(time.Until(deadline)); err != nil {
+			t.Fatalf("stream %d (and maybe later ones) still open at the deadline: %v", i, err)
+		}
+		// A clean end of the response (its closing chunk), so curl and
+		// browsers see a finished stream, not a cut connection.
+		if _, why := s.Ended(); why != ssetest.ErrEnded {
+			t.Errorf("stream %d ended with %v, want a clean end of the response", i, why)
 		}
 	}
 }

@@ -1,17 +1,14 @@
 package redis
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/internal/ssetest"
 	"github.com/headcount/headcount/stream"
 )
 
@@ -84,114 +81,27 @@ func newHubServer(t *testing.T, c *Counter) *httptest.Server {
 	return ts
 }
 
-// sseStream is one client holding GET /events, reading it line by line as
-// an EventSource would and keeping the latest "user count".
-type sseStream struct {
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the reader stops
-	update chan struct{} // one slot: a count arrived
-
-	mu     sync.Mutex
-	counts []int
-	err    error // why the stream ended
-}
+// sseStream is one client holding GET /events.
+type sseStream struct{ *ssetest.Stream }
 
 // openStream opens GET /events on ts as user and starts reading it;
 // cleanup closes it.
 func openStream(t *testing.T, ts *httptest.Server, user string) *sseStream {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/events", nil)
+	s, err := ssetest.Open(t, ts.Client(), ts.URL+"/events", http.Header{"X-User": {user}})
 	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	req.Header.Set("X-User", user)
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		cancel()
 		t.Fatalf("GET /events as %s: %v", user, err)
 	}
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
-		resp.Body.Close()
-		cancel()
-		t.Fatalf("GET /events as %s: %s, Content-Type %q", user, resp.Status, resp.Header.Get("Content-Type"))
-	}
-	s := &sseStream{cancel: cancel, done: make(chan struct{}), update: make(chan struct{}, 1)}
-	go s.read(resp)
-	t.Cleanup(s.close)
-	return s
-}
-
-// read dispatches events at blank lines, as the SSE rules say, and records
-// the data of every "user count" event.
-func (s *sseStream) read(resp *http.Response) {
-	defer close(s.done)
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	var event, data string
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if event == "user count" {
-				n, err := strconv.Atoi(data)
-				s.mu.Lock()
-				if err != nil {
-					s.err = errors.Join(s.err, err)
-				} else {
-					s.counts = append(s.counts, n)
-				}
-				s.mu.Unlock()
-				select {
-				case s.update <- struct{}{}:
-				default:
-				}
-			}
-			event, data = "", ""
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			continue // a heartbeat
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "event":
-			event = value
-		case "data":
-			data = value
-		}
-	}
-	s.mu.Lock()
-	s.err = errors.Join(s.err, sc.Err())
-	s.mu.Unlock()
+	return &sseStream{s}
 }
 
 // close ends the stream from the client's side and waits for the reader.
-func (s *sseStream) close() {
-	s.cancel()
-	<-s.done
-}
+func (s *sseStream) close() { s.Close() }
 
 // awaitCount waits until the latest count received is want.
 func (s *sseStream) awaitCount(t *testing.T, want int) {
 	t.Helper()
-	deadline := time.NewTimer(testTTL + testRefresh + 5*slack)
-	defer deadline.Stop()
-	for {
-		s.mu.Lock()
-		counts := append([]int(nil), s.counts...)
-		err := s.err
-		s.mu.Unlock()
-		if len(counts) > 0 && counts[len(counts)-1] == want {
-			return
-		}
-		select {
-		case <-s.update:
-		case <-s.done:
-			t.Fatalf("stream ended (%v) with counts %v, want latest %d", err, counts, want)
-		case <-deadline.C:
-			t.Fatalf("counts %v, want latest %d", counts, want)
-		}
+	if err := s.WaitLast(testTTL+testRefresh+5*slack, strconv.Itoa(want)); err != nil {
+		t.Fatalf("want latest count %d: %v", want, err)
 	}
 }
