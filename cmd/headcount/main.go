@@ -14,6 +14,7 @@ import (
 
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
+	"github.com/headcount/headcount/internal/fdlimit"
 )
 
 // shutdownGrace bounds how long a stop may take: SPEC allows five seconds.
@@ -40,7 +41,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
-	nofile, err := raiseOpenFileLimit()
+	nofile, err := fdlimit.Raise()
 	if err != nil {
 		log.Warn("could not raise the open-file limit", "err", err)
 	}

@@ -1,12 +1,14 @@
 //go:build unix
 
-package main
+// Package fdlimit raises a process's open-file limit: every stream (and
+// every load-generator connection) holds one descriptor.
+package fdlimit
 
 import "syscall"
 
-// raiseOpenFileLimit lifts the soft RLIMIT_NOFILE to the hard limit, since
-// every stream holds a descriptor, and returns the limit now in force.
-func raiseOpenFileLimit() (uint64, error) {
+// Raise lifts the soft RLIMIT_NOFILE to the hard limit and returns the
+// limit now in force.
+func Raise() (uint64, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, err

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/headcount/headcount/config"
+	"github.com/headcount/headcount/handlers"
+)
+
+// TestMain fails the package if a run leaves a goroutine behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestRunAgainstTheServer runs every phase against the real server,
+// in-process on a free loopback port, with a few streams.
+func TestRunAgainstTheServer(t *testing.T) {
+	env := map[string]string{
+		"HEADCOUNT_ADDR":                 "127.0.0.1:0",
+		"HEADCOUNT_MAX_STREAMS_PER_USER": "0",
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &handlers.Server{Config: cfg}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+
+	var out, progress bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The server calls itself localhost; the load generator uses the
+	// address, which also tests the sign-in across the two names.
+	err = run(ctx, []string{"loadgen", "-url", "http://" + srv.Addr().String(),
+		"-streams", "40", "-churn", "60", "-churn-concurrency", "8", "-rounds", "2", "-pause", "50ms",
+		"-settle", "20s", "-metrics-poll", "10ms"}, &out, &progress)
+	t.Logf("progress:\n%s", progress.String())
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"### N = 40 streams, churn 60",
+		"| **versions that went backwards** (all streams, whole run) | **0** |",
+		"| churn: headcount_user_count afterwards | 40 (want 40) |",
+		"| cleanup: headcount_subscribers back to 0 | 0,",
+		"| 40 | ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if got := srv.Hub().Stats().Subscribers; got != 0 {
+		t.Errorf("the server still holds %d streams", got)
+	}
+}
