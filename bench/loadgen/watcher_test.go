@@ -105,7 +105,8 @@ func TestWatcherChangedAtIsWhenTheCountChanged(t *testing.T) {
 	if got := w.snapshot().changedAt; !got.After(at) {
 		t.Error("changedAt did not move when the count changed")
 	}
-	pw.Close()
+	// Close from the client's side only: closing pw first would let the
+	// reader see EOF (the server ending the stream) before close marks it.
 	if !w.close(time.Second) {
 		t.Error("the reader did not stop")
 	}
