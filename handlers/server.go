@@ -59,6 +59,8 @@ type Server struct {
 	served  chan error
 	// shared is the Redis count this server opened itself, closed with it.
 	shared *redis.Counter
+	// providerTransport carries sign-in's calls to the provider.
+	providerTransport *http.Transport
 
 	closeOnce sync.Once
 	closeErr  error
@@ -109,7 +111,7 @@ func (s *Server) Open() error {
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.srv.Serve(ln) }()
+	go func() { s.served <- s.srv.Serve(detectDeadPeers(ln, s.deadPeerTimeout())) }()
 	return nil
 }
 
@@ -161,7 +163,10 @@ func (s *Server) build(port int) (*echo.Echo, error) {
 		authURL, tokenURL, profileURL, emailURL = dev.AuthURL(), dev.TokenURL(origin), dev.ProfileURL(origin), dev.EmailURL(origin)
 	}
 	provider := github.NewCustomisedURL(key, secret, callback, authURL, tokenURL, profileURL, emailURL, "read:user", "user:email")
-	provider.HTTPClient = &http.Client{Timeout: providerTimeout}
+	// Its own transport, not http.DefaultTransport's shared pool, so Close
+	// can drop the connections it keeps to GitHub (or, in dev mode, to us).
+	s.providerTransport = http.DefaultTransport.(*http.Transport).Clone()
+	provider.HTTPClient = &http.Client{Timeout: providerTimeout, Transport: s.providerTransport}
 
 	reg := prometheus.NewRegistry()
 	app := &app{
@@ -181,6 +186,14 @@ func (s *Server) build(port int) (*echo.Echo, error) {
 		registry:   reg,
 	}
 	return app.routes(), nil
+}
+
+// deadPeerTimeout is how long a connection's sent data may go
+// unacknowledged before the kernel drops it: a heartbeat plus the stream's
+// write timeout, so a vanished client is counted out within two heartbeats
+// and ten seconds.
+func (s *Server) deadPeerTimeout() time.Duration {
+	return s.Config.Heartbeat + stream.DefaultWriteTimeout
 }
 
 // URL is the server's public base URL, without a trailing slash.
@@ -214,6 +227,7 @@ func (s *Server) close(ctx context.Context) error {
 	// instance's share of the count at once.
 	redisErr := s.closeShared()
 	err := <-shut
+	s.providerTransport.CloseIdleConnections()
 	if serveErr := <-s.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}

@@ -51,11 +51,29 @@ type responseWriter struct {
 func newResponseWriter(w http.ResponseWriter, timeout time.Duration, stats *counters, onReady, onIdle func()) *responseWriter {
 	return &responseWriter{
 		ResponseWriter: w,
-		rc:             http.NewResponseController(w),
+		rc:             http.NewResponseController(errorReporting(w)),
 		timeout:        timeout,
 		stats:          stats,
 		onReady:        onReady,
 		onIdle:         onIdle,
+	}
+}
+
+// errorReporting returns the writer under w that reports flush errors.
+// Middleware writers such as Echo's Response implement Flush without
+// FlushError and drop the error, which would hide every failed write from
+// the stream (and from its metrics); the writer they wrap, net/http's own,
+// reports it. Writes still go through w, so its bookkeeping stays right.
+func errorReporting(w http.ResponseWriter) http.ResponseWriter {
+	for inner := w; ; {
+		if _, ok := inner.(interface{ FlushError() error }); ok {
+			return inner
+		}
+		u, ok := inner.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		inner = u.Unwrap()
 	}
 }
 

@@ -1,0 +1,87 @@
+package handlers_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// vanishChild marks the run of this test inside its own network namespace.
+const vanishChild = "HEADCOUNT_TEST_VANISH_CHILD"
+
+// TestVanishedClientIsCountedOut cuts a client's network without a FIN or
+// an RST, the way a laptop that loses Wi-Fi does, and requires the server
+// to count it out within a heartbeat plus the dead-peer timeout. The test
+// runs itself again in a network namespace of its own (unshare -n), whose
+// loopback it can take down without touching the machine's.
+func TestVanishedClientIsCountedOut(t *testing.T) {
+	if os.Getenv(vanishChild) == "1" {
+		vanishInNamespace(t)
+		return
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("needs unshare (util-linux) to make a network namespace")
+	}
+	cmd := exec.Command("unshare", "-n", os.Args[0], "-test.run=^TestVanishedClientIsCountedOut$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), vanishChild+"=1")
+	out, err := cmd.CombinedOutput()
+	switch {
+	case strings.Contains(string(out), "unshare failed") || strings.Contains(string(out), "Operation not permitted"):
+		t.Skipf("cannot make a network namespace here (needs root or user namespaces):\n%s", out)
+	case err != nil:
+		t.Fatalf("in its own network namespace: %v\n%s", err, out)
+	case !strings.Contains(string(out), "--- PASS: TestVanishedClientIsCountedOut"):
+		t.Fatalf("the child did not run the test:\n%s", out)
+	}
+}
+
+func vanishInNamespace(t *testing.T) {
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v: %s", err, out)
+	}
+	const heartbeat = 200 * time.Millisecond
+	e := startDev(t, map[string]string{"HEADCOUNT_HEARTBEAT": heartbeat.String()})
+	c := browser(t)
+	e.devSignIn(c, "walker")
+	token := e.token(c)
+
+	conn, err := net.Dial("tcp", e.srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /events HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n\r\n", token)
+	r := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(waitTime))
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the stream: %v", err)
+		}
+		if strings.HasPrefix(line, "data: 1") {
+			break
+		}
+	}
+	if out, err := exec.Command("ip", "link", "set", "lo", "down").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo down: %v: %s", err, out)
+	}
+	// Mend the network before the other clean-ups, so the test's own
+	// clients and server can close their connections.
+	t.Cleanup(func() { exec.Command("ip", "link", "set", "lo", "up").Run() })
+	cut := time.Now()
+	// The kernel's own retransmissions would give up after about 15
+	// minutes; TCP_USER_TIMEOUT is heartbeat + 10 s.
+	limit := heartbeat + 10*time.Second + 5*time.Second
+	for e.srv.Hub().Stats().Subscribers != 0 {
+		if time.Since(cut) > limit {
+			t.Fatalf("a client whose network vanished is still counted %v later: %+v", limit, e.srv.Hub().Stats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("counted out %v after its network vanished", time.Since(cut).Round(100*time.Millisecond))
+}
