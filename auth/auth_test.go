@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -146,5 +148,48 @@ func TestOAuthStateIsOneUseAndBrowserBound(t *testing.T) {
 	}
 	if a, b := NewState(), NewState(); a == b || len(a) < 43 {
 		t.Errorf("states %q %q: want distinct, 32 random bytes", a, b)
+	}
+}
+
+func TestTokensWithOurKeyButWrongClaimsAreRefused(t *testing.T) {
+	now := time.Now()
+	tok := newTokens(testSecret, time.Hour, func() time.Time { return now })
+	key := deriveKey(testSecret, "bearer token", 32)
+	good := jwt.MapClaims{"iss": tokenIssuer, "aud": tokenAudience, "sub": "7", "login": "ada", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	sign := func(m jwt.SigningMethod, c jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(m, c).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	with := func(k string, v any) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for kk, vv := range good {
+			c[kk] = vv
+		}
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	if _, err := tok.Verify(sign(jwt.SigningMethodHS256, good)); err != nil {
+		t.Fatalf("the well-formed token was refused: %v", err)
+	}
+	for name, token := range map[string]string{
+		"another audience": sign(jwt.SigningMethodHS256, with("aud", "somebody-else")),
+		"no audience":      sign(jwt.SigningMethodHS256, with("aud", nil)),
+		"another issuer":   sign(jwt.SigningMethodHS256, with("iss", "somebody-else")),
+		"no expiry":        sign(jwt.SigningMethodHS256, with("exp", nil)),
+		"expired":          sign(jwt.SigningMethodHS256, with("exp", now.Add(-time.Minute).Unix())),
+		"issued later":     sign(jwt.SigningMethodHS256, with("iat", now.Add(time.Hour).Unix())),
+		"no subject":       sign(jwt.SigningMethodHS256, with("sub", nil)),
+		"HS512":            sign(jwt.SigningMethodHS512, good),
+	} {
+		if _, err := tok.Verify(token); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -113,10 +113,10 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, errors.New("HEADCOUNT_REDIS_URL: want redis://host:port[/db] or rediss://…")
 		}
 	}
-	if c.Heartbeat, err = duration(getenv, "HEADCOUNT_HEARTBEAT", DefaultHeartbeat); err != nil {
+	if c.Heartbeat, err = duration(getenv, "HEADCOUNT_HEARTBEAT", DefaultHeartbeat, minHeartbeat); err != nil {
 		return Config{}, err
 	}
-	if c.TokenTTL, err = duration(getenv, "HEADCOUNT_TOKEN_TTL", DefaultTokenTTL); err != nil {
+	if c.TokenTTL, err = duration(getenv, "HEADCOUNT_TOKEN_TTL", DefaultTokenTTL, minTokenTTL); err != nil {
 		return Config{}, err
 	}
 	if c.MaxStreamsPerUser, err = limit(getenv, "HEADCOUNT_MAX_STREAMS_PER_USER", DefaultMaxStreamsPerUser); err != nil {
@@ -135,6 +135,10 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.DevMode() && !c.DevLogin && !isLoopback(c.Addr) {
 		return Config{}, fmt.Errorf("HEADCOUNT_DEV_LOGIN: dev sign-in (no GITHUB_KEY) lets anyone sign in as anyone; it refuses to listen on %q, a non-loopback address, unless HEADCOUNT_DEV_LOGIN=1", c.Addr)
 	}
+	// A loopback address behind a public reverse proxy is just as exposed.
+	if c.DevMode() && !c.DevLogin && c.BaseURL != "" && !isLoopbackURL(c.BaseURL) {
+		return Config{}, fmt.Errorf("HEADCOUNT_DEV_LOGIN: dev sign-in (no GITHUB_KEY) lets anyone sign in as anyone; it refuses a public HEADCOUNT_BASE_URL (%s) unless HEADCOUNT_DEV_LOGIN=1", c.BaseURL)
+	}
 	return c, nil
 }
 
@@ -147,6 +151,15 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// isLoopbackURL reports whether u's host is a loopback name or address.
+func isLoopbackURL(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	return isLoopback(net.JoinHostPort(parsed.Hostname(), "0"))
 }
 
 func or(v, def string) string {
@@ -188,7 +201,14 @@ func secret(v string, dev bool) ([]byte, error) {
 	return []byte(v), nil
 }
 
-func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+// The shortest durations accepted: a faster heartbeat only spins, a
+// shorter token expires before anyone can paste it.
+const (
+	minHeartbeat = 10 * time.Millisecond
+	minTokenTTL  = time.Minute
+)
+
+func duration(getenv func(string) string, name string, def, least time.Duration) (time.Duration, error) {
 	v := getenv(name)
 	if v == "" {
 		return def, nil
@@ -199,6 +219,9 @@ func duration(getenv func(string) string, name string, def time.Duration) (time.
 	}
 	if d <= 0 {
 		return 0, fmt.Errorf("%s: %q must be positive", name, v)
+	}
+	if d < least {
+		return 0, fmt.Errorf("%s: %q is shorter than the least allowed, %v", name, v, least)
 	}
 	return d, nil
 }

@@ -168,6 +168,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"dev mode on a public name", map[string]string{"HEADCOUNT_ADDR": "headcount.example.com:8080"}, "HEADCOUNT_DEV_LOGIN"},
 		{"dev mode with HEADCOUNT_DEV_LOGIN=0", map[string]string{"HEADCOUNT_ADDR": "0.0.0.0:8080", "HEADCOUNT_DEV_LOGIN": "0"}, "HEADCOUNT_DEV_LOGIN"},
 		{"unknown HEADCOUNT_DEV_LOGIN", map[string]string{"HEADCOUNT_DEV_LOGIN": "yes"}, "HEADCOUNT_DEV_LOGIN"},
+		{"dev mode behind a public base URL", map[string]string{"HEADCOUNT_BASE_URL": "https://headcount.example.com"}, "HEADCOUNT_DEV_LOGIN"},
+		{"zero heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "0s"}, "HEADCOUNT_HEARTBEAT"},
+		{"a heartbeat that would spin", map[string]string{"HEADCOUNT_HEARTBEAT": "1ns"}, "HEADCOUNT_HEARTBEAT"},
+		{"tokens dead on arrival", map[string]string{"HEADCOUNT_TOKEN_TTL": "1ms"}, "HEADCOUNT_TOKEN_TTL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Load(env(tc.vars))
@@ -197,6 +201,8 @@ func TestLoadAccepts(t *testing.T) {
 		{"dev mode on another 127/8 address", map[string]string{"HEADCOUNT_ADDR": "127.0.0.2:8080"}, nil},
 		{"dev mode on [::1]", map[string]string{"HEADCOUNT_ADDR": "[::1]:8080"}, nil},
 		{"dev mode on localhost", map[string]string{"HEADCOUNT_ADDR": "localhost:0"}, nil},
+		{"dev mode with a loopback base URL", map[string]string{"HEADCOUNT_BASE_URL": "http://127.0.0.1:8080"}, nil},
+		{"dev mode behind a public base URL with HEADCOUNT_DEV_LOGIN=1", map[string]string{"HEADCOUNT_BASE_URL": "https://headcount.example.com", "HEADCOUNT_DEV_LOGIN": "1"}, nil},
 		{"dev mode on 0.0.0.0 with HEADCOUNT_DEV_LOGIN=1", map[string]string{"HEADCOUNT_ADDR": "0.0.0.0:8080", "HEADCOUNT_DEV_LOGIN": "1"}, func(t *testing.T, c Config) {
 			if !c.DevLogin || !c.DevMode() {
 				t.Errorf("DevLogin, DevMode() = %v, %v; want true, true", c.DevLogin, c.DevMode())

@@ -121,7 +121,11 @@ func (p *Provider) render(w http.ResponseWriter, status int, page AuthorizePage)
 	h.Set("Cache-Control", "no-store")
 	// A sign-in form inside someone else's frame is a clickjacking target.
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	// Keep a policy the app already set (it is stricter); add one only
+	// where the provider is served alone.
+	if h.Get("Content-Security-Policy") == "" {
+		h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	}
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }

@@ -22,6 +22,10 @@ func TestTokenEndpoint(t *testing.T) {
 		t.Fatalf("POST /api/token signed out: %d %s, want 401 JSON", resp.StatusCode, body)
 	}
 	e.signIn(c, alice)
+	// Another site cannot make a signed-in browser mint a token.
+	if resp, _ := do(t, c, http.MethodPost, e.url+"/api/token", nil, "Sec-Fetch-Site", "cross-site"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST /api/token: %d, want 403", resp.StatusCode)
+	}
 	before := time.Now()
 	resp, body := do(t, c, http.MethodPost, e.url+"/api/token", nil)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {

@@ -129,7 +129,7 @@ func (a *app) handleError(err error, c echo.Context) {
 		}
 	}
 	if p.status >= 500 {
-		a.log.Error("request failed", "route", c.Path(), "status", p.status, "err", err)
+		a.log.Error("request failed", "route", c.Path(), "status", p.status, "err", err, "cause", p.cause)
 	} else if p.cause != nil {
 		a.log.Info("request refused", "route", c.Path(), "status", p.status, "err", p.cause)
 	}

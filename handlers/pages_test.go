@@ -1,7 +1,9 @@
 package handlers_test
 
 import (
+	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,6 +24,9 @@ func TestDevSignInThroughItsOwnForm(t *testing.T) {
 	resp, body := get(t, c, authURL.String())
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="dev-banner"`) || !strings.Contains(body, `for="login"`) {
 		t.Fatalf("dev form: %d, want a labelled form with the banner", resp.StatusCode)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("the dev form, which echoes request fields, lost the app's CSP: %q", csp)
 	}
 
 	e.devSignIn(c, "grace-hopper")
@@ -60,6 +65,31 @@ func TestDevSignInSessionsDoNotSurviveARestart(t *testing.T) {
 	second := startDev(t, nil) // a new random secret
 	if resp, _ := get(t, &http.Client{}, second.url+"/api/count", "Authorization", "Bearer "+token); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a token from another dev run: %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestDevSignInOnIPv6Loopback(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	ln.Close()
+	e := startDev(t, map[string]string{"HEADCOUNT_ADDR": "[::1]:0", "HEADCOUNT_BASE_URL": "http://[::1]:1"})
+	// The base URL's port is not the listener's: reach it by address.
+	e.url = "http://" + e.srv.Addr().String()
+	c := browser(t)
+	authURL := e.beginSignIn(c)
+	q := authURL.Query()
+	form := url.Values{"login": {"six"}, "state": {q.Get("state")}, "client_id": {q.Get("client_id")}, "redirect_uri": {q.Get("redirect_uri")}}
+	resp, body := do(t, c, http.MethodPost, e.url+"/dev/github/login/oauth/authorize", strings.NewReader(form.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("dev authorize POST: %d: %s", resp.StatusCode, body)
+	}
+	cb, _ := url.Parse(resp.Header.Get("Location"))
+	resp, body = get(t, c, e.url+cb.RequestURI())
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback on [::1]: %d: %s", resp.StatusCode, body)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -159,7 +160,7 @@ func (s *Server) build(port int) (*echo.Echo, error) {
 		}
 		// The provider reaches the dev endpoints over loopback, whatever
 		// the public URL says.
-		origin := fmt.Sprintf("http://127.0.0.1:%d", port)
+		origin := "http://" + loopbackAddr(s.ln.Addr().(*net.TCPAddr))
 		authURL, tokenURL, profileURL, emailURL = dev.AuthURL(), dev.TokenURL(origin), dev.ProfileURL(origin), dev.EmailURL(origin)
 	}
 	provider := github.NewCustomisedURL(key, secret, callback, authURL, tokenURL, profileURL, emailURL, "read:user", "user:email")
@@ -239,6 +240,19 @@ func (s *Server) closeShared() error {
 		return nil
 	}
 	return s.shared.Close()
+}
+
+// loopbackAddr is how the server reaches itself: its own address, or the
+// loopback of the same family when it listens on every interface.
+func loopbackAddr(a *net.TCPAddr) string {
+	ip := a.IP
+	switch {
+	case ip.IsUnspecified() && ip.To4() == nil:
+		ip = net.IPv6loopback
+	case ip.IsUnspecified():
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
 }
 
 func randomHex(n int) string {

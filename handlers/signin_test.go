@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/headcount/headcount/auth"
+	"github.com/headcount/headcount/internal/fakegithub"
 )
 
 func TestGitHubSignInWalksTheWholeFlow(t *testing.T) {
@@ -147,6 +148,10 @@ func TestBadCallbacksStartNoSession(t *testing.T) {
 			defer e.gh.Deny(false)
 			return e.authorize(c, e.beginSignIn(c))
 		}},
+		{"an error of the provider's", http.StatusBadRequest, "GitHub refused the sign-in.", func(t *testing.T, c *http.Client) string {
+			e.beginSignIn(c)
+			return e.url + "/auth/github/callback?error=" + url.QueryEscape("Your account is locked, call +1 555 0100") + "&state=x"
+		}},
 		{"malformed query", http.StatusBadRequest, "another browser", func(t *testing.T, c *http.Client) string {
 			return e.url + "/auth/github/callback?state=%zz&code=%"
 		}},
@@ -161,6 +166,9 @@ func TestBadCallbacksStartNoSession(t *testing.T) {
 			if !strings.Contains(body, tc.message) || !strings.Contains(body, "<!doctype html>") {
 				t.Errorf("page lacks a clear message %q", tc.message)
 			}
+			if strings.Contains(body, "555 0100") {
+				t.Error("the page repeats text from the request")
+			}
 			if sc := cookie(resp, auth.SessionCookie); sc != nil && sc.MaxAge >= 0 {
 				t.Error("a failed callback set a session cookie")
 			}
@@ -168,6 +176,18 @@ func TestBadCallbacksStartNoSession(t *testing.T) {
 				t.Errorf("after a failed callback /api/count is %d, want 401", resp.StatusCode)
 			}
 		})
+	}
+}
+
+func TestSignInWithoutAVerifiedEmail(t *testing.T) {
+	e := start(t, nil)
+	c := browser(t)
+	// A private e-mail and no verified primary address: goth's e-mail
+	// lookup fails, but headcount never needed the address.
+	e.signIn(c, fakegithub.User{ID: 1010, Login: "quiet", Name: "Quiet One", Emails: []fakegithub.Email{}})
+	_, body := get(t, c, e.url+"/")
+	if !strings.Contains(body, "Quiet One") {
+		t.Error("not signed in after a failed e-mail lookup")
 	}
 }
 
