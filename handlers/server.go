@@ -225,8 +225,17 @@ func (s *Server) close(ctx context.Context) error {
 	go func() { shut <- s.srv.Shutdown(ctx) }()
 	hubErr := s.hub.Close(ctx)
 	// After the hub, so the last Store has happened; Close removes this
-	// instance's share of the count at once.
-	redisErr := s.closeShared()
+	// instance's share of the count at once. A Redis that hangs must not
+	// hold the stop past ctx: the others then drop this instance's share
+	// when it expires.
+	shared := make(chan error, 1)
+	go func() { shared <- s.closeShared() }()
+	var redisErr error
+	select {
+	case redisErr = <-shared:
+	case <-ctx.Done():
+		redisErr = fmt.Errorf("closing the shared count: %w", ctx.Err())
+	}
 	err := <-shut
 	s.providerTransport.CloseIdleConnections()
 	if serveErr := <-s.served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
