@@ -96,10 +96,12 @@ func (s *Server) Open() error {
 		}
 		s.Counter = s.shared
 	}
-	e, err := s.build(port)
+	e, err := s.build()
 	if err != nil {
 		ln.Close()
-		s.hub.Close(context.Background())
+		if s.hub != nil {
+			s.hub.Close(context.Background())
+		}
 		s.closeShared()
 		return err
 	}
@@ -117,7 +119,7 @@ func (s *Server) Open() error {
 }
 
 // build wires every part and returns the router.
-func (s *Server) build(port int) (*echo.Echo, error) {
+func (s *Server) build() (*echo.Echo, error) {
 	cfg := s.Config
 	secure := strings.HasPrefix(s.baseURL, "https://")
 	maxStreams := cfg.MaxStreams
