@@ -56,7 +56,7 @@ func (s *Sessions) Get(r *http.Request) (User, error) {
 	if err := s.codec.Decode(SessionCookie, c.Value, &u); err != nil {
 		return User{}, fmt.Errorf("session cookie: %w", err)
 	}
-	if !u.valid() {
+	if !u.Valid() {
 		return User{}, errors.New("session cookie: no user")
 	}
 	return u, nil

@@ -87,7 +87,7 @@ func (t *Tokens) Verify(token string) (User, error) {
 		return User{}, fmt.Errorf("bearer token: %w", err)
 	}
 	u := User{ID: c.Subject, Login: c.Login, Name: c.Name, AvatarURL: c.AvatarURL}
-	if !u.valid() {
+	if !u.Valid() {
 		return User{}, errors.New("bearer token: no user")
 	}
 	return u, nil

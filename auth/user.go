@@ -23,9 +23,9 @@ func (u User) DisplayName() string {
 	return u.Login
 }
 
-// valid reports whether u names someone; a decoded value without an id
-// or login is never a user.
-func (u User) valid() bool { return u.ID != "" && u.ID != "0" && u.Login != "" }
+// Valid reports whether u names someone: a profile, cookie or token
+// without an id or a login is never a user.
+func (u User) Valid() bool { return u.ID != "" && u.ID != "0" && u.Login != "" }
 
 // ErrNoCredentials means the request carries neither a session nor a token.
 var ErrNoCredentials = errors.New("not signed in")

@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/config"
+	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/internal/fakegithub"
 	"github.com/headcount/headcount/internal/ssetest"
 )
@@ -212,6 +216,33 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	if resp, _ := get(t, c, e.url+"/readyz"); resp.StatusCode != http.StatusOK {
 		t.Errorf("/readyz %d", resp.StatusCode)
+	}
+}
+
+// unreachableCounter is a count store that is down: it keeps the local
+// count and fails its ping, as a Redis out of reach does.
+type unreachableCounter struct{}
+
+func (unreachableCounter) Store(_ context.Context, local int) (int, error) { return local, nil }
+func (unreachableCounter) Changes() <-chan struct{}                        { return nil }
+func (unreachableCounter) Ping(context.Context) error                      { return errors.New("connection refused") }
+
+func TestNotReadyWhileTheCountStoreIsDown(t *testing.T) {
+	cfg, err := config.Load(func(k string) string { return map[string]string{"HEADCOUNT_ADDR": "127.0.0.1:0"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &handlers.Server{Config: cfg, Counter: unreachableCounter{}}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	c := &http.Client{}
+	if resp, body := get(t, c, srv.URL()+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "connection refused") {
+		t.Errorf("/readyz with the count store down: %d %q, want 503 naming the cause", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, c, srv.URL()+"/healthz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthz with the count store down: %d, want 200 (the process serves)", resp.StatusCode)
 	}
 }
 

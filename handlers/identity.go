@@ -98,11 +98,14 @@ func unauthorized(c echo.Context, reason string) error {
 	}
 	c.Response().Header().Set("WWW-Authenticate", `Bearer realm="headcount"`)
 	c.Response().Header().Set("Cache-Control", "no-store")
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+	if isAPI(c.Request()) {
 		return c.JSON(http.StatusUnauthorized, map[string]string{"error": msg})
 	}
 	return c.String(http.StatusUnauthorized, msg+"\n")
 }
+
+// isAPI reports whether r is for the JSON API, whose errors are JSON.
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
 
 // userOf returns the user authenticate admitted.
 func userOf(c echo.Context) auth.User {

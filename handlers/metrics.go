@@ -7,8 +7,8 @@ import (
 	"github.com/headcount/headcount/stream"
 )
 
-// metrics are the service's Prometheus metrics. Stream numbers are read
-// from the hub at scrape time, so the hot path only bumps atomics.
+// metrics are the service's Prometheus metrics that handlers bump
+// themselves; the stream numbers come from hubCollector.
 type metrics struct {
 	authFailures   *prometheus.CounterVec
 	signinFailures *prometheus.CounterVec
@@ -27,56 +27,86 @@ func newMetrics(reg *prometheus.Registry, hub *stream.Hub) *metrics {
 			Help: "Sign-in callbacks that started no session, by reason.",
 		}, []string{"reason"}),
 	}
-	stat := func(f func(stream.Stats) float64) func() float64 {
-		return func() float64 { return f(hub.Stats()) }
-	}
-	refused := func(reason string, f func(stream.Stats) uint64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name:        "headcount_streams_refused_total",
-			Help:        "Streams refused before they started, by reason.",
-			ConstLabels: prometheus.Labels{"reason": reason},
-		}, stat(func(s stream.Stats) float64 { return float64(f(s)) }))
-	}
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.authFailures,
 		m.signinFailures,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "headcount_subscribers",
-			Help: "Streams open on this instance.",
-		}, stat(func(s stream.Stats) float64 { return float64(s.Subscribers) })),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "headcount_user_count",
-			Help: "The global count last sent to subscribers (all instances sharing a count store).",
-		}, stat(func(s stream.Stats) float64 { return float64(s.Global) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "headcount_streams_opened_total",
-			Help: "Streams accepted.",
-		}, stat(func(s stream.Stats) float64 { return float64(s.Opened) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "headcount_streams_closed_total",
-			Help: "Accepted streams that have ended, for any reason.",
-		}, stat(func(s stream.Stats) float64 { return float64(s.Closed) })),
-		refused("user_limit", func(s stream.Stats) uint64 { return s.RefusedUserLimit }),
-		refused("instance_limit", func(s stream.Stats) uint64 { return s.RefusedInstanceLimit }),
-		refused("shutting_down", func(s stream.Stats) uint64 { return s.RefusedClosed }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "headcount_count_changes_total",
-			Help: "Changes of the count broadcast (the event id).",
-		}, stat(func(s stream.Stats) float64 { return float64(s.Broadcasts) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "headcount_events_sent_total",
-			Help: "Events (counts and heartbeats) written and flushed to subscribers.",
-		}, stat(func(s stream.Stats) float64 { return float64(s.EventsSent) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "headcount_heartbeat_write_failures_total",
-			Help: "Heartbeat comments whose write failed (the client was gone or stuck).",
-		}, stat(func(s stream.Stats) float64 { return float64(s.HeartbeatFailures) })),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "headcount_events_skipped_total",
-			Help: "Events not queued because a subscriber was not reading; counts are sent again later.",
-		}, stat(func(s stream.Stats) float64 { return float64(s.Skipped) })),
+		newHubCollector(hub),
 	)
 	return m
+}
+
+// hubMetric is one number of stream.Stats as a Prometheus metric.
+type hubMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	label string // the "reason" label's value, for refusals
+	value func(stream.Stats) float64
+}
+
+// hubCollector reads the hub's numbers once per scrape, so the hot path
+// only bumps atomics and every metric of a scrape comes from one snapshot.
+type hubCollector struct {
+	hub     *stream.Hub
+	metrics []hubMetric
+}
+
+func newHubCollector(hub *stream.Hub) *hubCollector {
+	gauge := func(name, help string, v func(stream.Stats) float64) hubMetric {
+		return hubMetric{desc: prometheus.NewDesc(name, help, nil, nil), kind: prometheus.GaugeValue, value: v}
+	}
+	counter := func(name, help string, v func(stream.Stats) uint64) hubMetric {
+		return hubMetric{desc: prometheus.NewDesc(name, help, nil, nil), kind: prometheus.CounterValue,
+			value: func(s stream.Stats) float64 { return float64(v(s)) }}
+	}
+	refused := prometheus.NewDesc("headcount_streams_refused_total", "Streams refused before they started, by reason.", []string{"reason"}, nil)
+	refusal := func(reason string, v func(stream.Stats) uint64) hubMetric {
+		return hubMetric{desc: refused, kind: prometheus.CounterValue, label: reason,
+			value: func(s stream.Stats) float64 { return float64(v(s)) }}
+	}
+	return &hubCollector{hub: hub, metrics: []hubMetric{
+		gauge("headcount_subscribers", "Streams open on this instance.",
+			func(s stream.Stats) float64 { return float64(s.Subscribers) }),
+		gauge("headcount_user_count", "The global count last sent to subscribers (all instances sharing a count store).",
+			func(s stream.Stats) float64 { return float64(s.Global) }),
+		counter("headcount_streams_opened_total", "Streams accepted.",
+			func(s stream.Stats) uint64 { return s.Opened }),
+		counter("headcount_streams_closed_total", "Accepted streams that have ended, for any reason.",
+			func(s stream.Stats) uint64 { return s.Closed }),
+		refusal("user_limit", func(s stream.Stats) uint64 { return s.RefusedUserLimit }),
+		refusal("instance_limit", func(s stream.Stats) uint64 { return s.RefusedInstanceLimit }),
+		refusal("shutting_down", func(s stream.Stats) uint64 { return s.RefusedClosed }),
+		counter("headcount_count_changes_total", "Changes of the count broadcast (the event id).",
+			func(s stream.Stats) uint64 { return s.Broadcasts }),
+		counter("headcount_events_sent_total", "Events (counts and heartbeats) written and flushed to subscribers.",
+			func(s stream.Stats) uint64 { return s.EventsSent }),
+		counter("headcount_heartbeat_write_failures_total", "Heartbeat comments whose write failed (the client was gone or stuck).",
+			func(s stream.Stats) uint64 { return s.HeartbeatFailures }),
+		counter("headcount_events_skipped_total", "Events not queued because a subscriber was not reading; counts are sent again later.",
+			func(s stream.Stats) uint64 { return s.Skipped }),
+	}}
+}
+
+// Describe sends every metric's description (the refusal one once).
+func (c *hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	seen := map[*prometheus.Desc]bool{}
+	for _, m := range c.metrics {
+		if !seen[m.desc] {
+			seen[m.desc] = true
+			ch <- m.desc
+		}
+	}
+}
+
+// Collect sends every metric from one snapshot of the hub.
+func (c *hubCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.hub.Stats()
+	for _, m := range c.metrics {
+		var labels []string
+		if m.label != "" {
+			labels = []string{m.label}
+		}
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value(s), labels...)
+	}
 }

@@ -137,7 +137,7 @@ func (a *app) handleError(err error, c echo.Context) {
 	switch {
 	case req.Method == http.MethodHead:
 		err = c.NoContent(p.status)
-	case len(req.URL.Path) >= 5 && req.URL.Path[:5] == "/api/":
+	case isAPI(req):
 		err = c.JSON(p.status, map[string]string{"error": p.message})
 	case req.URL.Path == "/events" || req.URL.Path == "/metrics" || req.URL.Path == "/healthz" || req.URL.Path == "/readyz":
 		err = c.String(p.status, p.message+"\n")

@@ -84,14 +84,13 @@ func (a *app) finishSignIn(c echo.Context) error {
 	// shows none. The e-mail is not needed: once the profile gave an id and
 	// a login, a failed e-mail lookup (no verified primary, an Enterprise
 	// without the endpoint) does not stop the sign-in.
-	if err != nil && (gu.UserID == "" || gu.UserID == "0" || gu.NickName == "") {
+	u := auth.User{ID: gu.UserID, Login: gu.NickName, Name: gu.Name, AvatarURL: gu.AvatarURL}
+	if !u.Valid() {
+		if err == nil {
+			err = errors.New("profile without id or login")
+		}
 		return a.signinFailed(signinProvider, http.StatusBadGateway, "GitHub did not answer",
 			"headcount could not read your GitHub profile. Try again in a moment.", err)
-	}
-	u := auth.User{ID: gu.UserID, Login: gu.NickName, Name: gu.Name, AvatarURL: gu.AvatarURL}
-	if u.ID == "" || u.ID == "0" || u.Login == "" {
-		return a.signinFailed(signinProvider, http.StatusBadGateway, "GitHub did not answer",
-			"GitHub's profile answer had no user in it. Try again in a moment.", errors.New("profile without id or login"))
 	}
 	if err := a.sessions.Set(c.Response(), u); err != nil {
 		return err

@@ -12,58 +12,25 @@ import (
 // of the churn every open stream must show the true count, ids must rise on
 // every stream, and one id must mean one value on all streams.
 func TestChurn(t *testing.T) {
-	const (
-		total   = 500
-		workers = 50
-	)
+	const total = 500
 	s := newTestServer(t, Config{})
 
 	var (
-		mu      sync.Mutex
-		kept    []*sseClient
-		all     []*sseClient
-		errs    []error
-		indexes = make(chan int, total)
-		wg      sync.WaitGroup
+		mu   sync.Mutex
+		kept []*sseClient
 	)
-	for i := range total {
-		indexes <- i
-	}
-	close(indexes)
-	for range workers {
-		wg.Go(func() {
-			for i := range indexes {
-				c, err := dialStream(t, s.addr(), fmt.Sprintf("user%d", i%37), dialOptions{local: fmt.Sprintf("127.0.0.%d", 1+i%4)})
-				if err == nil && c.resp.StatusCode != 200 {
-					err = fmt.Errorf("stream %d: status %d", i, c.resp.StatusCode)
-				}
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					all = append(all, c)
-				}
-				mu.Unlock()
-				if err != nil {
-					continue
-				}
-				switch i % 4 {
-				case 0:
-					c.close()
-				case 1:
-					c.reset()
-				default:
-					mu.Lock()
-					kept = append(kept, c)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("%d streams failed, first: %v", len(errs), errs[0])
-	}
+	all := dialMany(t, s, total, 37, func(i int, c *sseClient) {
+		switch i % 4 {
+		case 0:
+			c.close()
+		case 1:
+			c.reset()
+		default:
+			mu.Lock()
+			kept = append(kept, c)
+			mu.Unlock()
+		}
+	})
 	want := len(kept)
 
 	end := time.Now()

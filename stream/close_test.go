@@ -16,46 +16,12 @@ import (
 // are refused, and (through TestMain's goleak) no r3labs goroutine is left
 // behind, which a bare sse.Server.Close would leak.
 func TestCloseManyStreams(t *testing.T) {
-	const (
-		total   = 1000
-		workers = 50
-	)
+	const total = 1000
 	s := newTestServer(t, Config{})
 
-	var (
-		mu      sync.Mutex
-		clients []*sseClient
-		errs    []error
-		indexes = make(chan int, total)
-		wg      sync.WaitGroup
-	)
 	begin := time.Now()
-	for i := range total {
-		indexes <- i
-	}
-	close(indexes)
-	for range workers {
-		wg.Go(func() {
-			for i := range indexes {
-				c, err := dialStream(t, s.addr(), fmt.Sprintf("user%d", i%100), dialOptions{local: fmt.Sprintf("127.0.0.%d", 1+i%4)})
-				if err == nil && c.resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("status %d", c.resp.StatusCode)
-				}
-				mu.Lock()
-				if err != nil {
-					errs = append(errs, err)
-				} else {
-					clients = append(clients, c)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+	clients := dialMany(t, s, total, 100, nil)
 	t.Logf("opened %d streams in %v", total, time.Since(begin))
-	if len(errs) > 0 {
-		t.Fatalf("%d streams failed, first: %v", len(errs), errs[0])
-	}
 	for i, c := range clients {
 		if !c.waitUntil(waitLong, func(c *sseClient) bool { return c.latest() == total }) {
 			t.Fatalf("client %d shows %d, want %d", i, c.latest(), total)

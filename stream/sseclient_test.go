@@ -349,3 +349,49 @@ func checkOrder(t testing.TB, name string, events []sseEvent, seen map[uint64]st
 		seen[id] = ev.Data
 	}
 }
+
+// dialMany opens total streams on s from 50 concurrent clients spread over
+// source addresses 127.0.0.1-4, as users user0 to user<users-1>, and fails
+// the test if any is refused. each, if not nil, runs on the opening
+// goroutine for every stream as soon as it is open. It returns every
+// stream opened.
+func dialMany(t *testing.T, s *testServer, total, users int, each func(i int, c *sseClient)) []*sseClient {
+	t.Helper()
+	const workers = 50
+	var (
+		mu      sync.Mutex
+		opened  []*sseClient
+		errs    []error
+		indexes = make(chan int, total)
+		wg      sync.WaitGroup
+	)
+	for i := range total {
+		indexes <- i
+	}
+	close(indexes)
+	for range workers {
+		wg.Go(func() {
+			for i := range indexes {
+				c, err := dialStream(t, s.addr(), fmt.Sprintf("user%d", i%users), dialOptions{local: fmt.Sprintf("127.0.0.%d", 1+i%4)})
+				if err == nil && c.resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("stream %d: status %d", i, c.resp.StatusCode)
+				}
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					opened = append(opened, c)
+				}
+				mu.Unlock()
+				if err == nil && each != nil {
+					each(i, c)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d streams failed, first: %v", len(errs), errs[0])
+	}
+	return opened
+}

@@ -65,6 +65,34 @@ func (l *logBuffer) find(msg string) (map[string]string, bool) {
 	return nil, false
 }
 
+// awaitListening waits until log holds the "headcount listening" record
+// and returns it. It fails the test if done closes first (the server
+// stopped before listening) or the start takes longer than startTimeout;
+// output describes what the server wrote, for the failure message (with
+// stopped true, its end may be read too: done is closed).
+func awaitListening(t *testing.T, log *logBuffer, done <-chan struct{}, output func(stopped bool) string) map[string]string {
+	t.Helper()
+	var rec map[string]string
+	stopped := false
+	if !eventually(startTimeout, func() bool {
+		select {
+		case <-done:
+			stopped = true
+			return true
+		default:
+		}
+		var ok bool
+		rec, ok = log.find("headcount listening")
+		return ok
+	}) {
+		t.Fatalf("no \"headcount listening\" line within %v; %s", startTimeout, output(false))
+	}
+	if stopped {
+		t.Fatalf("headcount stopped before listening; %s", output(true))
+	}
+	return rec
+}
+
 // parseRecord splits one line of slog's text format into its keys and
 // values, unquoting quoted values.
 func parseRecord(line string) map[string]string {

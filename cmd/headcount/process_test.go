@@ -73,24 +73,13 @@ func startProcess(t *testing.T, vars map[string]string, wrapper ...string) *proc
 		}
 	})
 
-	var rec map[string]string
-	exited := false
-	if !eventually(startTimeout, func() bool {
-		select {
-		case <-p.exited:
-			exited = true
-			return true
-		default:
+	rec := awaitListening(t, p.stdout, p.exited, func(stopped bool) string {
+		out := fmt.Sprintf("stdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
+		if stopped {
+			out = fmt.Sprintf("exit: %v; %s", p.err, out)
 		}
-		var ok bool
-		rec, ok = p.stdout.find("headcount listening")
-		return ok
-	}) {
-		t.Fatalf("no \"headcount listening\" line within %v; stdout:\n%s\nstderr:\n%s", startTimeout, p.stdout, p.stderr)
-	}
-	if exited {
-		t.Fatalf("headcount exited (%v) before listening; stdout:\n%s\nstderr:\n%s", p.err, p.stdout, p.stderr)
-	}
+		return out
+	})
 	p.addr, p.url = rec["addr"], rec["url"]
 	return p
 }

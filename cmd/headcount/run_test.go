@@ -65,24 +65,12 @@ func start(t *testing.T, vars map[string]string) *instance {
 		vars["HEADCOUNT_ADDR"] = "127.0.0.1:0"
 	}
 	in := launch(t, vars)
-	var returned bool
-	var rec map[string]string
-	if !eventually(startTimeout, func() bool {
-		select {
-		case <-in.done:
-			returned = true
-			return true
-		default:
+	rec := awaitListening(t, in.log, in.done, func(stopped bool) string {
+		if stopped {
+			return fmt.Sprintf("run returned %v; log:\n%s", in.err, in.log)
 		}
-		var ok bool
-		rec, ok = in.log.find("headcount listening")
-		return ok
-	}) {
-		t.Fatalf("no \"headcount listening\" line within %v; log:\n%s", startTimeout, in.log)
-	}
-	if returned {
-		t.Fatalf("run returned %v before listening; log:\n%s", in.err, in.log)
-	}
+		return fmt.Sprintf("log:\n%s", in.log)
+	})
 	in.addr, in.url = rec["addr"], rec["url"]
 	if in.addr == "" || !strings.HasPrefix(in.url, "http://") {
 		t.Fatalf("listening line without addr= and url=: %v", rec)
