@@ -95,7 +95,7 @@ func (h *Hub) runBroadcaster() {
 }
 
 // cycle stores the local count, learns the global one and sends it to every
-// ready subscriber that has not got it yet. It returns how soon to run
+// registered subscriber that has not got it yet. It returns how soon to run
 // again for a subscriber or a Store that failed, or 0.
 func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	h.mu.Lock()
@@ -129,7 +129,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	if global != b.global || b.version == 0 {
 		b.version++
 		b.global = global
-		h.stats.global.Store(int64(global))
+		h.global.Store(int64(global))
 		h.stats.broadcasts.Add(1)
 	}
 
@@ -137,7 +137,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	b.batch = b.batch[:0]
 	h.mu.Lock()
 	for _, sub := range h.subs {
-		if sub.ready && sub.id <= counted && sub.sent < b.version {
+		if sub.registered && sub.id <= counted && sub.sent < b.version {
 			b.batch = append(b.batch, sub)
 		}
 	}

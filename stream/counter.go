@@ -3,9 +3,13 @@ package stream
 import "context"
 
 // Counter is where the count lives. The Hub tells it how many subscribers
-// this instance holds and broadcasts the global count it answers, so a
-// shared back end (stream/redis) can replace Memory without touching the
-// handlers.
+// this instance holds and broadcasts the global count it answers. Memory
+// serves one instance; stream/redis shares the count between instances,
+// and the program's start-up (cmd/headcount) picks one.
+//
+// A Counter that can lose its back end may also have a method
+// Ping(context.Context) error; Hub.Ready reports its error, so readiness
+// follows the back end.
 type Counter interface {
 	// Store records how many subscribers this instance holds and returns the global count.
 	Store(ctx context.Context, local int) (global int, err error)

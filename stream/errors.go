@@ -3,8 +3,8 @@ package stream
 import "errors"
 
 // Errors returned by Hub.Serve when it refuses a stream. Nothing has been
-// written to the response then, so the caller chooses the status (429 for
-// the limits, 503 for ErrClosed).
+// written to the response then: the HTTP layer (handlers/events.go) is the
+// one place that turns each into a status.
 var (
 	// ErrClosed means the hub is shutting down or shut down.
 	ErrClosed = errors.New("stream: hub is closed")

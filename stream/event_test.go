@@ -19,10 +19,10 @@ func TestEventsNeverEmpty(t *testing.T) {
 		"count 0":             countEvent(1, 0, 0),
 		"count -1":            countEvent(2, -1, time.Second),
 		"count large":         countEvent(1<<62, 1<<40, 0),
-		"empty by mistake":    newEvent("", "", "", "", ""),
-		"only a name":         newEvent("7", countEventName, "", "", "2000"),
-		"comment, no data":    newEvent("", "", "", "x", ""),
-		"data, no comment":    newEvent("1", countEventName, "3", "", ""),
+		"empty by mistake":    newEvent(eventFields{}),
+		"only a name":         newEvent(eventFields{id: "7", name: countEventName, retry: "2000"}),
+		"comment, no data":    newEvent(eventFields{comment: "x"}),
+		"data, no comment":    newEvent(eventFields{id: "1", name: countEventName, data: "3"}),
 		"first count retried": countEvent(3, 5, 2*time.Second),
 	}
 	for name, ev := range events {

@@ -2,7 +2,7 @@ package stream
 
 import "time"
 
-// runHeartbeat sends a comment to every idle ready subscriber each
+// runHeartbeat sends a comment to every idle registered subscriber each
 // Config.Heartbeat, so proxies keep idle streams open and a vanished client
 // is found by a failing write. A stream with an event still on its way
 // gets no beat: the event keeps it alive, and beats piling up in its
@@ -24,7 +24,7 @@ func (h *Hub) runHeartbeat() {
 		batch = batch[:0]
 		h.mu.Lock()
 		for _, sub := range h.subs {
-			if sub.ready {
+			if sub.registered {
 				batch = append(batch, sub)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -29,9 +30,12 @@ type Hub struct {
 	cfg     Config
 	counter Counter
 	sse     *sse.Server
-	stats   counters
+	stats   liveStats
+	// global is the count of the latest broadcast: what subscribers were
+	// last told. Only the broadcaster writes it.
+	global atomic.Int64
 
-	// dirty has one slot: a signal that the count or the set of ready
+	// dirty has one slot: a signal that the count or the set of registered
 	// subscribers changed and the broadcaster should run a cycle.
 	dirty chan struct{}
 	// stop ends the broadcaster and heartbeat goroutines; workers waits for them.
@@ -85,7 +89,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
 	defer cancel()
 
 	sub := &subscriber{user: user, cancel: cancel}
-	sub.w = newResponseWriter(w, h.cfg.WriteTimeout, &h.stats, func() { h.markReady(sub) }, h.signal)
+	sub.w = newResponseWriter(w, h.cfg.WriteTimeout, &h.stats, func() { h.markRegistered(sub) }, h.signal)
 	if err := h.join(sub); err != nil {
 		return err
 	}
@@ -138,11 +142,11 @@ func (h *Hub) join(sub *subscriber) error {
 	return nil
 }
 
-// markReady records that sub can now receive events, so the broadcaster
-// sends it the current count.
-func (h *Hub) markReady(sub *subscriber) {
+// markRegistered records that sub can now receive events, so the
+// broadcaster sends it the current count.
+func (h *Hub) markRegistered(sub *subscriber) {
 	h.mu.Lock()
-	sub.ready = true
+	sub.registered = true
 	h.mu.Unlock()
 	h.signal()
 }
@@ -176,10 +180,10 @@ func (h *Hub) signal() {
 
 // Count returns the global count of the latest broadcast: what subscribers
 // were last told.
-func (h *Hub) Count() int { return int(h.stats.global.Load()) }
+func (h *Hub) Count() int { return int(h.global.Load()) }
 
 // Stats returns the hub's numbers.
-func (h *Hub) Stats() Stats { return h.stats.snapshot() }
+func (h *Hub) Stats() Stats { return h.stats.snapshot(h.global.Load()) }
 
 // Ready reports whether the hub takes streams: ErrClosed after Close, and
 // the Counter's Ping error where the Counter can be pinged.

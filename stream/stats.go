@@ -32,10 +32,10 @@ type Stats struct {
 	Skipped uint64
 }
 
-// counters holds the atomically updated numbers behind Stats.
-type counters struct {
+// liveStats holds the atomically updated numbers behind Stats, but for
+// Global, which is the hub's own state (Hub.global).
+type liveStats struct {
 	subscribers          atomic.Int64
-	global               atomic.Int64
 	opened               atomic.Uint64
 	closed               atomic.Uint64
 	refusedUserLimit     atomic.Uint64
@@ -47,10 +47,11 @@ type counters struct {
 	skipped              atomic.Uint64
 }
 
-func (c *counters) snapshot() Stats {
+// snapshot returns the numbers now, with global as Stats.Global.
+func (c *liveStats) snapshot(global int64) Stats {
 	return Stats{
 		Subscribers:          c.subscribers.Load(),
-		Global:               c.global.Load(),
+		Global:               global,
 		Opened:               c.opened.Load(),
 		Closed:               c.closed.Load(),
 		RefusedUserLimit:     c.refusedUserLimit.Load(),

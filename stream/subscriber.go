@@ -10,9 +10,9 @@ type subscriber struct {
 	cancel context.CancelFunc // ends the stream's request context
 	w      *responseWriter
 
-	// ready is set, under Hub.mu, once r3labs has registered the subscriber
-	// with its stream, so published events reach it.
-	ready bool
+	// registered is set, under Hub.mu, once r3labs has registered the
+	// subscriber with its stream, so published events reach it.
+	registered bool
 
 	// sent is the version of the last count event handed to the stream.
 	// Only the broadcaster goroutine touches it.

@@ -11,15 +11,16 @@ import (
 // bounds every write with a deadline, so a client that stops reading fails
 // its write instead of holding the stream (and the count) forever; it
 // counts written events and failed heartbeats; and it reports the moment
-// the subscriber is ready for events.
+// r3labs has registered the subscriber, so events reach it.
 //
 // All methods but end run on the goroutine serving the stream.
 type responseWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	stats   *counters
-	onReady func()
+	stats   *liveStats
+	// onRegistered runs once, when r3labs has registered the subscriber.
+	onRegistered func()
 
 	// ending is set by end: from then on every deadline is in the past, so
 	// a write blocked on a stuck client returns at once.
@@ -46,15 +47,15 @@ type responseWriter struct {
 	failed    bool // a write of the event failed
 }
 
-// newResponseWriter wraps w; onReady runs once the subscriber can receive
-// events, onIdle when an owed count can be sent.
-func newResponseWriter(w http.ResponseWriter, timeout time.Duration, stats *counters, onReady, onIdle func()) *responseWriter {
+// newResponseWriter wraps w; onRegistered runs once the subscriber can
+// receive events, onIdle when an owed count can be sent.
+func newResponseWriter(w http.ResponseWriter, timeout time.Duration, stats *liveStats, onRegistered, onIdle func()) *responseWriter {
 	return &responseWriter{
 		ResponseWriter: w,
 		rc:             http.NewResponseController(errorReporting(w)),
 		timeout:        timeout,
 		stats:          stats,
-		onReady:        onReady,
+		onRegistered:   onRegistered,
 		onIdle:         onIdle,
 	}
 }
@@ -82,9 +83,9 @@ func errorReporting(w http.ResponseWriter) http.ResponseWriter {
 // moment events published to the stream reach this subscriber.
 func (w *responseWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
-	if code == http.StatusOK && w.onReady != nil {
-		w.onReady()
-		w.onReady = nil
+	if code == http.StatusOK && w.onRegistered != nil {
+		w.onRegistered()
+		w.onRegistered = nil
 	}
 }
 
