@@ -1,25 +1,41 @@
 #!/usr/bin/env bash
-# Runs bench/loadgen against a fresh headcount server for each N given
-# (default: 1000 5000 10000 15000) and prints the machine and every result
-# table. Everything stays on loopback. Usage, from the repository root:
+# Runs bench/loadgen for each N given (default: 1000 10000) against a fresh
+# plain r3labs floor (bench/floor) and then a fresh headcount server, in one
+# loadgen invocation, and prints the machine, every result table and the
+# ratios to the floor. Everything stays on loopback. Usage, from the
+# repository root:
 #
 #   bench/run.sh [N ...]
 #
-# Environment: CHURN (default 2000), ROUNDS (default 5), PORT (default 18080),
-# OUT (directory for server logs, default /tmp/headcount-bench).
+# Environment: CHURN (default 2000), ROUNDS (default 5), PORT (default 18080;
+# the floor listens on PORT+1), EXODUS_KEEP (default 1000), OUT (directory
+# for server logs, default /tmp/headcount-bench).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 churn=${CHURN:-2000}
 rounds=${ROUNDS:-5}
 port=${PORT:-18080}
+floor_port=$((port + 1))
+keep=${EXODUS_KEEP:-1000}
 out=${OUT:-/tmp/headcount-bench}
 sizes=("$@")
-[ ${#sizes[@]} -gt 0 ] || sizes=(1000 5000 10000 15000)
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 mkdir -p "$out"
 
 go build -o "$out/headcount" ./cmd/headcount
 go build -o "$out/loadgen" ./bench/loadgen
+go build -o "$out/floor" ./bench/floor
+
+# waitUp waits (at most 5 s) until the server on port $1 answers /healthz.
+waitUp() {
+	for _ in $(seq 50); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$1/healthz" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "nothing answers on port $1" >&2
+	return 1
+}
 
 echo "## Machine"
 echo
@@ -34,19 +50,21 @@ echo "- source: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	"$(find . -name '*.go' ! -name '*_test.go' ! -path './e2e/node_modules/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)"
 
 for n in "${sizes[@]}"; do
-	log="$out/server-$n.log"
-	HEADCOUNT_ADDR=127.0.0.1:$port HEADCOUNT_MAX_STREAMS_PER_USER=0 HEADCOUNT_HEARTBEAT=15s \
-		"$out/headcount" >"$log" 2>&1 &
+	FLOOR_ADDR=127.0.0.1:$floor_port "$out/floor" >"$out/floor-$n.log" 2>&1 &
+	floor=$!
+	# No instance limit: N = 19,000 is above the default (open-file limit - 1,024).
+	HEADCOUNT_ADDR=127.0.0.1:$port HEADCOUNT_MAX_STREAMS_PER_USER=0 HEADCOUNT_MAX_STREAMS=0 HEADCOUNT_HEARTBEAT=15s \
+		"$out/headcount" >"$out/server-$n.log" 2>&1 &
 	server=$!
-	for _ in $(seq 50); do
-		curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-		sleep 0.1
-	done
+	waitUp "$floor_port"
+	waitUp "$port"
 	rc=0
-	"$out/loadgen" -url "http://127.0.0.1:$port" -streams "$n" -churn "$churn" -rounds "$rounds" \
+	"$out/loadgen" -floor-url "http://127.0.0.1:$floor_port" -url "http://127.0.0.1:$port" \
+		-streams "$n" -churn "$churn" -rounds "$rounds" -exodus-keep "$keep" \
 		-sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 -timeout 10m || rc=$?
 	echo
 	echo "load average after N=$n: $(cut -d' ' -f1-3 /proc/loadavg); loadgen exit status $rc"
-	kill -TERM "$server"
+	kill -TERM "$server" "$floor"
 	wait "$server" || echo "server exit status $?"
+	wait "$floor" || echo "floor exit status $?"
 done

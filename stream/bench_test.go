@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -132,3 +134,134 @@ func (w *benchWriter) Header() http.Header         { return w.header }
 func (w *benchWriter) WriteHeader(int)             {}
 func (w *benchWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *benchWriter) Flush()                      { w.onFlush() }
+
+// BenchmarkJoin measures a burst: burst streams join at once, and the op
+// ends when every one of them shows the exact count (the burst). The
+// streams then leave, outside the timer. Coalescing is the hub's default,
+// as in production, so the figure includes the merging of the burst's
+// changes into a few broadcasts.
+//
+// go test -run '^$' -bench 'Join|Leave' -benchmem ./stream/
+func BenchmarkJoin(b *testing.B) {
+	for _, n := range []int{100, 1_000} {
+		b.Run(fmt.Sprintf("burst=%d", n), func(b *testing.B) {
+			h := NewHub(Config{Heartbeat: time.Hour})
+			defer closeBenchHub(b, h)
+			b.ReportAllocs()
+			for range b.N {
+				g := joinGroup(b, h, n)
+				waitShowing(b, g.writers, n)
+				b.StopTimer()
+				g.leave(b)
+				waitCount(b, h, 0)
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/join")
+		})
+	}
+}
+
+// BenchmarkLeave measures the opposite burst: with one watcher and burst
+// other streams open, the burst leaves at once, and the op ends when the
+// watcher shows 1 and every Serve has returned.
+func BenchmarkLeave(b *testing.B) {
+	for _, n := range []int{100, 1_000} {
+		b.Run(fmt.Sprintf("burst=%d", n), func(b *testing.B) {
+			h := NewHub(Config{Heartbeat: time.Hour})
+			defer closeBenchHub(b, h)
+			watcher := joinGroup(b, h, 1)
+			defer watcher.leave(b)
+			b.ReportAllocs()
+			b.StopTimer()
+			for range b.N {
+				g := joinGroup(b, h, n)
+				waitShowing(b, append(g.writers, watcher.writers...), n+1)
+				b.StartTimer()
+				g.leave(b)
+				waitShowing(b, watcher.writers, 1)
+				b.StopTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/leave")
+		})
+	}
+}
+
+// group is a set of streams served by one hub with in-memory writers.
+type group struct {
+	cancel  context.CancelFunc
+	served  sync.WaitGroup
+	writers []*countWriter
+}
+
+// joinGroup starts n streams on h at once.
+func joinGroup(b *testing.B, h *Hub, n int) *group {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &group{cancel: cancel}
+	for i := range n {
+		w := &countWriter{benchWriter: benchWriter{header: http.Header{}, onFlush: func() {}}}
+		g.writers = append(g.writers, w)
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
+		g.served.Go(func() {
+			if err := h.Serve(w, r, fmt.Sprintf("user%d", i)); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	return g
+}
+
+// leave ends every stream of g and waits for their Serve calls to return.
+func (g *group) leave(b *testing.B) {
+	g.cancel()
+	g.served.Wait()
+}
+
+// waitShowing waits (at most a minute) until every writer's latest count is n.
+func waitShowing(b *testing.B, ws []*countWriter, n int) {
+	deadline := time.Now().Add(time.Minute)
+	for _, w := range ws {
+		for w.latest.Load() != int64(n) {
+			if time.Now().After(deadline) {
+				b.Fatalf("a stream shows %d, want %d", w.latest.Load(), n)
+			}
+			time.Sleep(100 * time.Microsecond) // a poll bounded by the deadline
+		}
+	}
+}
+
+// waitCount waits (at most a minute) until h holds n streams.
+func waitCount(b *testing.B, h *Hub, n int) {
+	deadline := time.Now().Add(time.Minute)
+	for h.Stats().Subscribers != int64(n) {
+		if time.Now().After(deadline) {
+			b.Fatalf("the hub holds %d streams, want %d", h.Stats().Subscribers, n)
+		}
+		time.Sleep(100 * time.Microsecond) // a poll bounded by the deadline
+	}
+}
+
+// closeBenchHub closes h within a minute.
+func closeBenchHub(b *testing.B, h *Hub) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := h.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// countWriter is a benchWriter that keeps the latest count written to it.
+type countWriter struct {
+	benchWriter
+	latest atomic.Int64
+}
+
+// Write notes the count of a "data: N" line: r3labs writes each field with
+// one Fprintf.
+func (w *countWriter) Write(p []byte) (int, error) {
+	if v, ok := strings.CutPrefix(string(p), "data: "); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			w.latest.Store(int64(n))
+		}
+	}
+	return len(p), nil
+}

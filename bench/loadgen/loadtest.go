@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +50,8 @@ type loadTest struct {
 	// extra collects the violations seen by streams that are already
 	// closed (fan-out probes, churn streams).
 	extra violations
+	// published is the id of the latest event published to the floor.
+	published uint64
 }
 
 // violations are the correctness failures the streams saw.
@@ -97,14 +101,18 @@ func (lt *loadTest) closeIdle() { lt.tr.CloseIdleConnections() }
 // holds whatever was measured, even when a phase failed.
 func (lt *loadTest) run(ctx context.Context) (*result, error) {
 	res := &result{o: lt.o}
-	token, err := signIn(ctx, lt.tr, lt.o.url, lt.o.login)
-	if err != nil {
-		return nil, err
+	if lt.o.floor {
+		lt.logf("the floor at %s; %d streams from %d source addresses", lt.base, lt.o.streams, len(lt.o.sources))
+	} else {
+		token, err := signIn(ctx, lt.tr, lt.o.url, lt.o.login)
+		if err != nil {
+			return nil, err
+		}
+		lt.token = token
+		lt.logf("signed in as %q; %d streams from %d source addresses", lt.o.login, lt.o.streams, len(lt.o.sources))
 	}
-	lt.token = token
-	lt.logf("signed in as %q; %d streams from %d source addresses", lt.o.login, lt.o.streams, len(lt.o.sources))
 
-	err = lt.phases(ctx, res)
+	err := lt.phases(ctx, res)
 	if cerr := lt.cleanup(res); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -130,6 +138,47 @@ func (lt *loadTest) phases(ctx context.Context, res *result) error {
 	if err := lt.churn(ctx, res); err != nil {
 		return fmt.Errorf("churn: %w", err)
 	}
+	if err := lt.exodus(ctx, res); err != nil {
+		return fmt.Errorf("exodus: %w", err)
+	}
+	return nil
+}
+
+// publish tells the floor's streams that the count is n: the floor counts
+// nothing itself. Against headcount it does nothing.
+func (lt *loadTest) publish(ctx context.Context, n int) error {
+	if !lt.o.floor {
+		return nil
+	}
+	lt.published++
+	form := url.Values{"id": {strconv.FormatUint(lt.published, 10)}, "data": {strconv.Itoa(n)}}
+	_, err := send(ctx, lt.client, http.MethodPost, lt.base+"/publish", form, http.StatusNoContent)
+	return err
+}
+
+// exodus closes every watcher but the first exodusKeep at once and waits
+// until those who stay show how many they are.
+func (lt *loadTest) exodus(ctx context.Context, res *result) error {
+	keep := lt.o.exodusKeep
+	if keep == 0 || keep >= len(lt.watchers) {
+		return nil
+	}
+	leaving := lt.watchers[keep:]
+	start := time.Now()
+	for _, w := range leaving {
+		w.stop()
+	}
+	for _, w := range leaving {
+		w.waitUntil(start.Add(closeWait))
+		lt.extra.add(w.snapshot())
+	}
+	lt.watchers = lt.watchers[:keep]
+	if err := waitShowing(ctx, lt.watchers, keep, lt.o.settle); err != nil {
+		return err
+	}
+	res.exodusLeft = len(leaving)
+	res.exodusAgree = latestChange(lt.watchers).Sub(start)
+	lt.logf("exodus: %d left at once; the %d who stay show %d %v after", len(leaving), keep, keep, res.exodusAgree.Round(time.Millisecond))
 	return nil
 }
 
@@ -184,6 +233,9 @@ func (lt *loadTest) ramp(ctx context.Context, res *result) error {
 	}
 	res.rampOpen = time.Unix(0, lastHeaders.Load()).Sub(start)
 	lt.logf("ramp: %d streams open in %v; waiting for every one to show %d", n, res.rampOpen.Round(time.Millisecond), n)
+	if err := lt.publish(ctx, n); err != nil {
+		return err
+	}
 
 	if err := waitShowing(ctx, lt.watchers, n, lt.o.settle); err != nil {
 		return err
@@ -216,6 +268,10 @@ func (lt *loadTest) fanOut(ctx context.Context, res *result) error {
 		if err != nil {
 			return err
 		}
+		if err := lt.publish(ctx, n+1); err != nil {
+			probe.close(closeWait)
+			return err
+		}
 		if err := waitShowing(ctx, lt.watchers, n+1, lt.o.settle); err != nil {
 			probe.close(closeWait)
 			return fmt.Errorf("round %d, join: %w", round+1, err)
@@ -242,6 +298,9 @@ func (lt *loadTest) fanOut(ctx context.Context, res *result) error {
 		closed := time.Now()
 		probe.close(closeWait)
 		lt.extra.add(probe.snapshot())
+		if err := lt.publish(ctx, n); err != nil {
+			return err
+		}
 		if err := waitShowing(ctx, lt.watchers, n, lt.o.settle); err != nil {
 			return fmt.Errorf("round %d, leave: %w", round+1, err)
 		}

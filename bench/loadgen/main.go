@@ -52,6 +52,14 @@ type options struct {
 	login       string
 	quiet       bool
 	metricsPoll time.Duration
+	// exodusKeep is how many watchers stay when the rest leave at once.
+	exodusKeep int
+	// floorURL, when set, is a bench/floor server measured first, with the
+	// same phases but the churn and the exodus (it counts nothing itself).
+	floorURL *url.URL
+	// floor says this run is against the floor: no sign-in, and the load
+	// generator publishes every count.
+	floor bool
 }
 
 // parseOptions reads args (without the program name) into options.
@@ -76,6 +84,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.login, "login", "loadgen", "user name to sign in as (dev sign-in mode)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	fs.DurationVar(&o.metricsPoll, "metrics-poll", 50*time.Millisecond, "interval of /metrics polls while waiting for the server")
+	fs.IntVar(&o.exodusKeep, "exodus-keep", 1000, "after the churn, all watchers but this many leave at once (0: no exodus)")
+	var rawFloor string
+	fs.StringVar(&rawFloor, "floor-url", "", "base URL of a bench/floor server to measure first, for ratios (loopback only)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,14 +94,16 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 
-	u, err := url.Parse(strings.TrimRight(rawURL, "/"))
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return o, fmt.Errorf("-url %q: want http://<loopback host>:<port>", rawURL)
-	}
-	if !isLoopbackHost(u.Hostname()) {
-		return o, fmt.Errorf("-url %q: load goes to loopback only (127.0.0.0/8, ::1 or localhost)", rawURL)
+	u, err := parseLoopbackURL("-url", rawURL)
+	if err != nil {
+		return o, err
 	}
 	o.url = u
+	if rawFloor != "" {
+		if o.floorURL, err = parseLoopbackURL("-floor-url", rawFloor); err != nil {
+			return o, err
+		}
+	}
 	for s := range strings.SplitSeq(sources, ",") {
 		ip := net.ParseIP(strings.TrimSpace(s))
 		if ip == nil || !ip.IsLoopback() {
@@ -105,8 +118,23 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-churn, -rounds must not be negative; concurrencies must be at least 1")
 	case o.timeout <= 0 || o.settle <= 0 || o.metricsPoll <= 0 || o.pause < 0:
 		return o, fmt.Errorf("-timeout, -settle and -metrics-poll must be positive, -pause not negative")
+	case o.exodusKeep < 0:
+		return o, fmt.Errorf("-exodus-keep must not be negative")
 	}
 	return o, nil
+}
+
+// parseLoopbackURL checks that raw (the value of flag) is an http URL of
+// this machine's loopback.
+func parseLoopbackURL(flag, raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, fmt.Errorf("%s %q: want http://<loopback host>:<port>", flag, raw)
+	}
+	if !isLoopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("%s %q: load goes to loopback only (127.0.0.0/8, ::1 or localhost)", flag, raw)
+	}
+	return u, nil
 }
 
 // isLoopbackHost reports whether host names this machine's loopback.
@@ -137,14 +165,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
+	var floor *result
+	if o.floorURL != nil {
+		fo := o
+		fo.url, fo.floor, fo.churn, fo.exodusKeep = o.floorURL, true, 0, 0
+		res, err := measure(ctx, fo, stdout, stderr)
+		if err != nil {
+			return fmt.Errorf("the floor: %w", err)
+		}
+		floor = res
+	}
+	res, err := measure(ctx, o, stdout, stderr)
+	if floor != nil && res != nil {
+		writeRatios(stdout, floor, res)
+	}
+	return err
+}
+
+// measure runs every phase against o's server, prints the results and
+// returns them with the first failure.
+func measure(ctx context.Context, o options, stdout, stderr io.Writer) (*result, error) {
 	lt := newLoadTest(o, stderr)
 	defer lt.closeIdle()
-	res, runErr := lt.run(ctx)
+	res, err := lt.run(ctx)
 	if res != nil {
 		res.writeMarkdown(stdout)
 	}
-	if runErr != nil {
-		return runErr
+	if err != nil {
+		return res, err
 	}
-	return res.check()
+	return res, res.check()
 }

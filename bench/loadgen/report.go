@@ -43,6 +43,11 @@ type result struct {
 	churnBelowN   int // watchers that saw a count below N
 	churnHighest  int // the highest count any watcher saw
 
+	// Exodus: how many watchers left at once, and from their close until
+	// every one who stayed showed the new count.
+	exodusLeft  int
+	exodusAgree time.Duration
+
 	// Cleanup.
 	readersStuck      int
 	cleanupZero       time.Duration // client closed everything until the server holds 0
@@ -94,7 +99,11 @@ func (r *result) writeMarkdown(w io.Writer) {
 	add := func(k, v string) { rows = append(rows, [2]string{k, v}) }
 	na := "not measured (phase did not complete)"
 
-	fmt.Fprintf(w, "\n### N = %d streams, churn %d\n\n", n, r.o.churn)
+	server := "headcount"
+	if r.o.floor {
+		server = "the floor (bench/floor)"
+	}
+	fmt.Fprintf(w, "\n### %s: N = %d streams, churn %d\n\n", server, n, r.o.churn)
 	fmt.Fprintf(w, "Sources %s; ramp concurrency %d; %d fan-out rounds with %v pauses; churn concurrency %d.\n\n",
 		ipList(r.o), r.o.rampConc, r.o.rounds, r.o.pause, r.o.churnConc)
 
@@ -149,6 +158,10 @@ func (r *result) writeMarkdown(w io.Writer) {
 		add("churn: headcount_user_count afterwards", fmt.Sprintf("%.0f (want %d)", r.afterChurn[mUserCount], n))
 	} else if r.o.churn/2 > 0 {
 		add("churn", na)
+	}
+	if r.exodusLeft > 0 {
+		add(fmt.Sprintf("exodus: %d leave at once; **the %d who stay show %d** after", r.exodusLeft, r.o.exodusKeep, r.o.exodusKeep),
+			"**"+fmtDur(r.exodusAgree)+"**")
 	}
 	v := r.violations
 	add("**versions that went backwards** (all streams, whole run)", fmt.Sprintf("**%d**", v.backwards))

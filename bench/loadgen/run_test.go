@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
+	"github.com/headcount/headcount/internal/floor"
 )
 
 // TestMain fails the package if a run leaves a goroutine behind.
@@ -21,6 +23,42 @@ func TestMain(m *testing.M) {
 // TestRunAgainstTheServer runs every phase against the real server,
 // in-process on a free loopback port, with a few streams.
 func TestRunAgainstTheServer(t *testing.T) {
+	testRun(t, nil)
+}
+
+// TestCompareWithTheFloor runs the floor first and then headcount in one
+// invocation, and prints the ratios.
+func TestCompareWithTheFloor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- floor.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	out := testRun(t, []string{"-floor-url", "http://" + ln.Addr().String()})
+	for _, want := range []string{
+		"### the floor (bench/floor): N = 40 streams, churn 0",
+		"### headcount against the floor, N = 40 (same invocation)",
+		"| RSS per subscriber | ",
+		"| server CPU per event sent (fan-out) | ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// testRun runs loadgen with a few streams and extra flags against a fresh
+// headcount server and returns its report, which must show a clean run.
+func testRun(t *testing.T, extra []string) string {
+	t.Helper()
 	env := map[string]string{
 		"HEADCOUNT_ADDR":                 "127.0.0.1:0",
 		"HEADCOUNT_MAX_STREAMS_PER_USER": "0",
@@ -46,19 +84,21 @@ func TestRunAgainstTheServer(t *testing.T) {
 	defer cancel()
 	// The server calls itself localhost; the load generator uses the
 	// address, which also tests the sign-in across the two names.
-	err = run(ctx, []string{"loadgen", "-url", "http://" + srv.Addr().String(),
+	args := append([]string{"loadgen", "-url", "http://" + srv.Addr().String(),
 		"-streams", "40", "-churn", "60", "-churn-concurrency", "8", "-rounds", "2", "-pause", "50ms",
-		"-settle", "20s", "-metrics-poll", "10ms"}, &out, &progress)
+		"-settle", "20s", "-metrics-poll", "10ms", "-exodus-keep", "10"}, extra...)
+	err = run(ctx, args, &out, &progress)
 	t.Logf("progress:\n%s", progress.String())
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"### N = 40 streams, churn 60",
+		"### headcount: N = 40 streams, churn 60",
 		"| **versions that went backwards** (all streams, whole run) | **0** |",
 		"| churn: headcount_user_count afterwards | 40 (want 40) |",
 		"| cleanup: headcount_subscribers back to 0 | 0,",
 		"| 40 | ",
+		"exodus: 30 leave at once; **the 10 who stay show 10** after",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
@@ -67,4 +107,5 @@ func TestRunAgainstTheServer(t *testing.T) {
 	if got := srv.Hub().Stats().Subscribers; got != 0 {
 		t.Errorf("the server still holds %d streams", got)
 	}
+	return out.String()
 }

@@ -53,7 +53,9 @@ func openStream(ctx context.Context, c *http.Client, base, token string) (*watch
 		cancel()
 		return nil, time.Time{}, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := c.Do(req)
 	if err != nil {
