@@ -15,14 +15,6 @@ type User struct {
 	AvatarURL string `json:"avatar_url,omitempty"`
 }
 
-// DisplayName is the name to show: Name, or Login when Name is empty.
-func (u User) DisplayName() string {
-	if u.Name != "" {
-		return u.Name
-	}
-	return u.Login
-}
-
 // Valid reports whether u names someone: a profile, cookie or token
 // without an id or a login is never a user.
 func (u User) Valid() bool { return u.ID != "" && u.ID != "0" && u.Login != "" }

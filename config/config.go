@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/headcount/headcount/internal/fdlimit"
 )
 
 // GitHub's own endpoints, used when no GITHUB_*_URL variable overrides them.
@@ -31,14 +33,29 @@ const (
 	MinSecretLen = 32
 )
 
-// Config holds every setting of SPEC.md's configuration table, parsed and
-// checked. The zero value is not useful; build one with Load.
+// Settings with no variable of their own, fixed here so every part of the
+// program reads them from Config rather than keeping a copy.
+const (
+	// DeadPeerGrace is how long, after a heartbeat, a connection's sent
+	// data may go unacknowledged before the kernel drops it
+	// (TCP_USER_TIMEOUT = Heartbeat + DeadPeerGrace): a client whose
+	// network vanishes is counted out within a heartbeat plus this.
+	DeadPeerGrace = 10 * time.Second
+	// ShutdownTimeout bounds a graceful stop: SPEC allows five seconds
+	// from the signal to the exit, and the process needs a little of it
+	// after the server has stopped.
+	ShutdownTimeout = 4 * time.Second
+)
+
+// Config holds every setting of the README's configuration table, parsed
+// and checked, with every default resolved. The zero value is not useful;
+// build one with Load.
 type Config struct {
 	// Addr is the listen address (HEADCOUNT_ADDR).
 	Addr string
 	// BaseURL is the public URL without a trailing slash (HEADCOUNT_BASE_URL).
-	// Empty means "http://localhost:<port the listener got>", which the
-	// server fills in once it listens (the port may be 0 in tests).
+	// Empty means "http://localhost:<port the listener got>": PublicURL
+	// resolves it once the program listens (the port may be 0 in tests).
 	BaseURL string
 	// SessionSecret keys cookies and bearer tokens (HEADCOUNT_SESSION_SECRET).
 	SessionSecret []byte
@@ -52,13 +69,21 @@ type Config struct {
 	RedisURL string
 	// Heartbeat is the interval of SSE comment keep-alives.
 	Heartbeat time.Duration
+	// DeadPeerTimeout is the TCP_USER_TIMEOUT of every accepted
+	// connection: Heartbeat + DeadPeerGrace.
+	DeadPeerTimeout time.Duration
 	// TokenTTL is the lifetime of bearer tokens.
 	TokenTTL time.Duration
 	// MaxStreamsPerUser caps the streams one user holds at once; 0 = no limit.
 	MaxStreamsPerUser int
-	// MaxStreams caps the streams this instance accepts; 0 = no limit; -1
-	// means "not set": the server derives it from the open-file limit.
+	// MaxStreams caps the streams this instance accepts; 0 = no limit.
+	// Unset, it is StreamLimitFor(OpenFileLimit).
 	MaxStreams int
+	// OpenFileLimit is the process's open-file limit when Load ran (0 if
+	// unknown); the default MaxStreams is derived from it.
+	OpenFileLimit uint64
+	// ShutdownTimeout bounds a graceful stop (the constant ShutdownTimeout).
+	ShutdownTimeout time.Duration
 	// DevLogin allows dev sign-in mode on a non-loopback address
 	// (HEADCOUNT_DEV_LOGIN=1).
 	DevLogin bool
@@ -68,8 +93,28 @@ type Config struct {
 // identity provider instead of GitHub.
 func (c Config) DevMode() bool { return c.GitHubKey == "" }
 
+// PublicURL is BaseURL, or, when it is not set, http://localhost with the
+// port of addr, the address the program listens on.
+func (c Config) PublicURL(addr net.Addr) string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	port := 0
+	if a, ok := addr.(*net.TCPAddr); ok {
+		port = a.Port
+	}
+	return fmt.Sprintf("http://localhost:%d", port)
+}
+
+// Secure reports whether the public URL is https, which makes every
+// cookie Secure (and __Host- named).
+func (c Config) Secure() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
 // Load reads the environment through getenv and returns the checked
-// configuration. An error names the variable at fault in one line.
+// configuration with every default resolved, so nothing downstream
+// interprets a missing value. An error names the variable at fault in one
+// line. The default stream limit follows the open-file limit in force, so
+// a program that raises its limit (fdlimit.Raise) does so before Load.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		Addr:             or(getenv("HEADCOUNT_ADDR"), DefaultAddr),
@@ -116,13 +161,17 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Heartbeat, err = duration(getenv, "HEADCOUNT_HEARTBEAT", DefaultHeartbeat, minHeartbeat); err != nil {
 		return Config{}, err
 	}
+	c.DeadPeerTimeout = c.Heartbeat + DeadPeerGrace
+	c.ShutdownTimeout = ShutdownTimeout
 	if c.TokenTTL, err = duration(getenv, "HEADCOUNT_TOKEN_TTL", DefaultTokenTTL, minTokenTTL); err != nil {
 		return Config{}, err
 	}
 	if c.MaxStreamsPerUser, err = limit(getenv, "HEADCOUNT_MAX_STREAMS_PER_USER", DefaultMaxStreamsPerUser); err != nil {
 		return Config{}, err
 	}
-	if c.MaxStreams, err = limit(getenv, "HEADCOUNT_MAX_STREAMS", -1); err != nil {
+	// An unknown limit (0) gives StreamLimitFor's fixed default.
+	c.OpenFileLimit, _ = fdlimit.Current()
+	if c.MaxStreams, err = limit(getenv, "HEADCOUNT_MAX_STREAMS", StreamLimitFor(c.OpenFileLimit)); err != nil {
 		return Config{}, err
 	}
 	switch v := getenv("HEADCOUNT_DEV_LOGIN"); v {

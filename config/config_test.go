@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/headcount/headcount/internal/fdlimit"
 )
 
 // env is a getenv backed by a map, so no test reads the machine's
@@ -38,6 +40,10 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(empty environment): %v", err)
 	}
+	nofile, err := fdlimit.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name      string
 		got, want any
@@ -52,9 +58,12 @@ func TestLoadDefaults(t *testing.T) {
 		{"GitHubEmailURL", c.GitHubEmailURL, "https://api.github.com/user/emails"},
 		{"RedisURL", c.RedisURL, ""},
 		{"Heartbeat", c.Heartbeat, 15 * time.Second},
+		{"DeadPeerTimeout (heartbeat + 10 s)", c.DeadPeerTimeout, 25 * time.Second},
+		{"ShutdownTimeout (within SPEC's 5 s)", c.ShutdownTimeout, 4 * time.Second},
 		{"TokenTTL", c.TokenTTL, time.Hour},
 		{"MaxStreamsPerUser", c.MaxStreamsPerUser, 32},
-		{"MaxStreams (-1: derived from the open-file limit)", c.MaxStreams, -1},
+		{"OpenFileLimit", c.OpenFileLimit, nofile},
+		{"MaxStreams (derived from the open-file limit)", c.MaxStreams, StreamLimitFor(nofile)},
 		{"DevLogin", c.DevLogin, false},
 		{"DevMode", c.DevMode(), true},
 		{"len(SessionSecret)", len(c.SessionSecret), 32},

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/internal/ssetest"
+	"github.com/headcount/headcount/internal/testserver"
 )
 
 // TestCurlFollowsTheCount holds the stream with the real curl binary, as
@@ -60,7 +60,7 @@ func TestEventSourceClientFollowsTheCount(t *testing.T) {
 
 // followJoinAndLeave checks that the client p sees its own stream counted,
 // then a second stream come and go.
-func followJoinAndLeave(t *testing.T, srv *handlers.Server, token string, p *client) {
+func followJoinAndLeave(t *testing.T, srv *testserver.Server, token string, p *client) {
 	t.Helper()
 	p.want(t, "1")
 	waitSubscribers(t, srv, 1)

@@ -10,6 +10,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -19,9 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/headcount/headcount/config"
-	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/internal/fakegithub"
+	"github.com/headcount/headcount/internal/testserver"
 )
 
 // Time limits of the tests. Every wait has one; none is a guess at how long
@@ -61,48 +61,36 @@ func (b *logBuffer) String() string {
 
 // startServer starts headcount in-process on a free loopback port with the
 // environment env (plus HEADCOUNT_ADDR) and stops it when the test ends.
-func startServer(t *testing.T, env map[string]string) *handlers.Server {
+func startServer(t *testing.T, env map[string]string) *testserver.Server {
 	t.Helper()
-	cfg, err := config.Load(func(name string) string {
-		if name == "HEADCOUNT_ADDR" {
-			return "127.0.0.1:0"
-		}
-		return env[name]
-	})
-	if err != nil {
-		t.Fatalf("config.Load: %v", err)
+	env = maps.Clone(env)
+	if env == nil {
+		env = map[string]string{}
 	}
+	env["HEADCOUNT_ADDR"] = "127.0.0.1:0"
 	logs := &logBuffer{}
-	srv := &handlers.Server{
-		Config: cfg,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}
-	if err := srv.Open(); err != nil {
-		t.Fatalf("opening the server: %v", err)
-	}
+	// Registered before Start's own cleanup, so it runs after the server
+	// has stopped and its log is complete.
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("closing the server: %v", err)
-		}
 		if t.Failed() {
 			t.Logf("server log:\n%s", logs)
 		}
 	})
-	return srv
+	return testserver.Start(t, env, testserver.Options{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
 }
 
 // startDevServer starts headcount in dev sign-in mode: no GITHUB_KEY, so
 // "Sign in with GitHub" leads to the built-in dev provider's form.
-func startDevServer(t *testing.T) *handlers.Server {
+func startDevServer(t *testing.T) *testserver.Server {
 	t.Helper()
 	return startServer(t, nil)
 }
 
 // startGitHubServer starts a fake GitHub and headcount signing in against
 // it through the real goth GitHub provider.
-func startGitHubServer(t *testing.T) (*handlers.Server, *fakegithub.Server) {
+func startGitHubServer(t *testing.T) (*testserver.Server, *fakegithub.Server) {
 	t.Helper()
 	gh := fakegithub.Start(t, githubClientID, githubClientSecret)
 	srv := startServer(t, map[string]string{
@@ -210,7 +198,7 @@ func newToken(t *testing.T, client *http.Client, base string) string {
 
 // signInForToken signs login in on a dev-mode server and returns a bearer
 // token for command-line clients, as a user copying it would get.
-func signInForToken(t *testing.T, srv *handlers.Server, login string) string {
+func signInForToken(t *testing.T, srv *testserver.Server, login string) string {
 	t.Helper()
 	client := newClient(t)
 	devSignIn(t, client, srv.URL(), login)
@@ -247,7 +235,7 @@ func do(t *testing.T, client *http.Client, req *http.Request) (*url.URL, string)
 }
 
 // waitSubscribers waits until the server itself holds want streams.
-func waitSubscribers(t *testing.T, srv *handlers.Server, want int64) {
+func waitSubscribers(t *testing.T, srv *testserver.Server, want int64) {
 	t.Helper()
 	if err := pollUntil(waitTimeout, func() bool { return srv.Hub().Stats().Subscribers == want }); err != nil {
 		t.Fatalf("the server holds %d streams, want %d: %v", srv.Hub().Stats().Subscribers, want, err)

@@ -5,8 +5,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/internal/fakegithub"
+	"github.com/headcount/headcount/internal/testserver"
 )
 
 // TestBrowserSignInWithGitHub is flow A: a person signs in through GitHub
@@ -81,7 +81,7 @@ func checkSignedIn(t *testing.T, tb *tab, name string) {
 // second tab (same browser, same cookies) counts 2 and the first tab
 // follows by itself; closing it brings the first back to 1; signing out
 // in the first turns the page signed out and ends its stream.
-func followTabsAndSignOut(t *testing.T, b *browser, srv *handlers.Server) {
+func followTabsAndSignOut(t *testing.T, b *browser, srv *testserver.Server) {
 	t.Helper()
 	tab1 := b.first
 	waitSubscribers(t, srv, 1)

@@ -15,23 +15,25 @@ const (
 	retryAfterShutdown = "1"
 )
 
-// events holds the live stream. authenticate has admitted the request; the
-// hub writes nothing when it refuses, so the refusal is ours to word.
-func (a *app) events(c echo.Context) error {
-	u := userOf(c)
-	err := a.hub.Serve(c.Response(), c.Request(), u.ID)
-	w := c.Response()
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, stream.ErrUserLimit):
-		return c.String(http.StatusTooManyRequests, "too many streams open for this user; close one (another tab or curl) and retry\n")
-	case errors.Is(err, stream.ErrInstanceLimit):
-		w.Header().Set("Retry-After", retryAfterFull)
-		return c.String(http.StatusServiceUnavailable, "this server holds as many streams as it can; retry shortly\n")
-	case errors.Is(err, stream.ErrClosed):
-		w.Header().Set("Retry-After", retryAfterShutdown)
-		return c.String(http.StatusServiceUnavailable, "this server is shutting down; reconnect to continue\n")
+// handleEvents holds the live stream. require has admitted the request;
+// the hub writes nothing when it refuses, so the status and the words of
+// a refusal are chosen here, and only here.
+func handleEvents(hub *stream.Hub) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := hub.Serve(c.Response(), c.Request(), userOf(c).ID)
+		w := c.Response()
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, stream.ErrUserLimit):
+			return c.String(http.StatusTooManyRequests, "too many streams open for this user; close one (another tab or curl) and retry\n")
+		case errors.Is(err, stream.ErrInstanceLimit):
+			w.Header().Set("Retry-After", retryAfterFull)
+			return c.String(http.StatusServiceUnavailable, "this server holds as many streams as it can; retry shortly\n")
+		case errors.Is(err, stream.ErrClosed):
+			w.Header().Set("Retry-After", retryAfterShutdown)
+			return c.String(http.StatusServiceUnavailable, "this server is shutting down; reconnect to continue\n")
+		}
+		return err
 	}
-	return err
 }

@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/headcount/headcount/config"
-	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/internal/fakegithub"
 	"github.com/headcount/headcount/internal/ssetest"
+	"github.com/headcount/headcount/internal/testserver"
 )
 
 func TestEventsNeedsCredentials(t *testing.T) {
@@ -228,15 +227,7 @@ func (unreachableCounter) Changes() <-chan struct{}                        { ret
 func (unreachableCounter) Ping(context.Context) error                      { return errors.New("connection refused") }
 
 func TestNotReadyWhileTheCountStoreIsDown(t *testing.T) {
-	cfg, err := config.Load(func(k string) string { return map[string]string{"HEADCOUNT_ADDR": "127.0.0.1:0"}[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &handlers.Server{Config: cfg, Counter: unreachableCounter{}}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
+	srv := testserver.Start(t, nil, testserver.Options{Counter: unreachableCounter{}})
 	c := &http.Client{}
 	if resp, body := get(t, c, srv.URL()+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "connection refused") {
 		t.Errorf("/readyz with the count store down: %d %q, want 503 naming the cause", resp.StatusCode, body)

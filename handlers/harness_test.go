@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/headcount/headcount/config"
-	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/internal/fakegithub"
 	"github.com/headcount/headcount/internal/ssetest"
+	"github.com/headcount/headcount/internal/testserver"
+	"github.com/headcount/headcount/stream"
 )
 
 const (
@@ -28,7 +27,7 @@ const (
 // fake GitHub it signs people in with (nil in dev sign-in mode).
 type env struct {
 	t   *testing.T
-	srv *handlers.Server
+	srv *testserver.Server
 	gh  *fakegithub.Server
 	url string
 }
@@ -36,6 +35,12 @@ type env struct {
 // start runs a server signing in against a fake GitHub; vars override the
 // environment it is configured from.
 func start(t *testing.T, vars map[string]string) *env {
+	t.Helper()
+	return startCounting(t, vars, nil)
+}
+
+// startCounting is start with the count kept in counter (nil: memory).
+func startCounting(t *testing.T, vars map[string]string, counter stream.Counter) *env {
 	t.Helper()
 	gh := fakegithub.Start(t, testClientID, testClientSecret)
 	all := map[string]string{
@@ -51,7 +56,7 @@ func start(t *testing.T, vars map[string]string) *env {
 	for k, v := range vars {
 		all[k] = v
 	}
-	e := startWith(t, all)
+	e := startWith(t, all, counter)
 	e.gh = gh
 	return e
 }
@@ -63,26 +68,12 @@ func startDev(t *testing.T, vars map[string]string) *env {
 	for k, v := range vars {
 		all[k] = v
 	}
-	return startWith(t, all)
+	return startWith(t, all, nil)
 }
 
-func startWith(t *testing.T, vars map[string]string) *env {
+func startWith(t *testing.T, vars map[string]string, counter stream.Counter) *env {
 	t.Helper()
-	cfg, err := config.Load(func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	srv := &handlers.Server{Config: cfg}
-	if err := srv.Open(); err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	srv := testserver.Start(t, vars, testserver.Options{Counter: counter})
 	return &env{t: t, srv: srv, url: srv.URL()}
 }
 

@@ -1,23 +1,30 @@
 package handlers
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/headcount/headcount/stream"
 )
 
-// metrics are the service's Prometheus metrics that handlers bump
-// themselves; the stream numbers come from hubCollector.
-type metrics struct {
+// Metrics are the service's Prometheus metrics: the ones handlers bump
+// themselves, the hub's numbers (read from one snapshot per scrape) and the
+// Go runtime's and process's, on a registry of their own rather than the
+// package-global default.
+type Metrics struct {
+	registry       *prometheus.Registry
 	authFailures   *prometheus.CounterVec
 	signinFailures *prometheus.CounterVec
 }
 
-// newMetrics registers every metric on reg, which is the server's own
-// registry rather than the package-global default.
-func newMetrics(reg *prometheus.Registry, hub *stream.Hub) *metrics {
-	m := &metrics{
+// NewMetrics registers every metric, the numbers of hub included.
+func NewMetrics(hub *stream.Hub) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		registry: reg,
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "headcount_auth_failures_total",
 			Help: "Requests refused for want of a valid credential, by reason.",
@@ -35,6 +42,11 @@ func newMetrics(reg *prometheus.Registry, hub *stream.Hub) *metrics {
 		newHubCollector(hub),
 	)
 	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
 // hubMetric is one number of stream.Stats as a Prometheus metric.

@@ -37,25 +37,27 @@ func securityHeaders(csp string) echo.MiddlewareFunc {
 // logRequests writes one line per request at info: method, route, status
 // and duration. It never logs headers, so cookies and tokens stay out of
 // the logs; a stream's line comes when the stream ends.
-func (a *app) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			// Let the error handler write the response now, so the status
-			// logged is the one the client got.
-			c.Error(err)
+func logRequests(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				// Let the error handler write the response now, so the status
+				// logged is the one the client got.
+				c.Error(err)
+			}
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+				slog.String("method", c.Request().Method),
+				slog.String("route", route),
+				slog.Int("status", c.Response().Status),
+				slog.Duration("duration", time.Since(start)),
+			)
+			return nil
 		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		a.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-			slog.String("method", c.Request().Method),
-			slog.String("route", route),
-			slog.Int("status", c.Response().Status),
-			slog.Duration("duration", time.Since(start)),
-		)
-		return nil
 	}
 }

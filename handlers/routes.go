@@ -1,69 +1,39 @@
 package handlers
 
 import (
-	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-	"github.com/markbates/goth/providers/github"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/headcount/headcount/auth"
-	"github.com/headcount/headcount/devgithub"
-	"github.com/headcount/headcount/stream"
 )
 
-// app holds what the handlers share; each handler is built by a method
-// that uses only the parts it needs.
-type app struct {
-	log     *slog.Logger
-	baseURL string
-	// profileURL is where the provider serves profiles; avatars of a
-	// plain-http GitHub Enterprise come from its origin.
-	profileURL string
-	devMode    bool
-	hub        *stream.Hub
-	provider   *github.Provider
-	dev        *devgithub.Provider // nil unless in dev sign-in mode
-	sessions   *auth.Sessions
-	states     *auth.OAuthStates
-	tokens     *auth.Tokens
-	pages      *pages
-	assets     *staticAssets
-	metrics    *metrics
-	registry   *prometheus.Registry
-}
-
-// routes is headcount's whole HTTP surface.
-func (a *app) routes() *echo.Echo {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = a.handleError
+// addRoutes is headcount's whole HTTP surface: every route, the handler
+// that serves it and what that handler is given.
+func addRoutes(e *echo.Echo, d Deps) {
+	e.HTTPErrorHandler = handleError(d.Logger, d.Pages)
 	// No Gzip, Timeout, ContextTimeout or BodyDump anywhere: each would
 	// buffer or cut the event stream.
-	e.Use(middleware.Recover(), a.logRequests, securityHeaders(contentSecurityPolicy(a.profileURL)))
+	e.Use(middleware.Recover(), logRequests(d.Logger), securityHeaders(contentSecurityPolicy(d.ProfileURL)))
 
 	noCrossSite := echo.WrapMiddleware(http.NewCrossOriginProtection().Handler)
 	smallBody := middleware.BodyLimit("16K")
+	signedIn := newAuthenticator(d.Sessions, d.Tokens, d.Metrics)
 
-	e.GET("/", a.home)
-	e.GET("/static/*", a.assets.serve())
-	e.GET("/auth/github", a.beginSignIn)
-	e.GET("/auth/github/callback", a.finishSignIn)
-	e.POST("/logout", a.logout, noCrossSite, smallBody)
+	e.GET("/", handleHome(d.Pages, d.Sessions, d.Tokens, d.Hub, d.PublicURL))
+	e.GET("/static/*", handleStatic(d.Pages.assets))
+	e.GET("/auth/github", handleBeginSignIn(d.Provider, d.States))
+	e.GET(CallbackPath, handleFinishSignIn(d.Provider, d.States, d.Sessions, d.Metrics, d.Logger))
+	e.POST("/logout", handleLogout(d.Sessions), noCrossSite, smallBody)
 
-	e.GET("/events", a.events, a.authenticate(anyCredential))
-	e.POST("/api/token", a.issueToken, noCrossSite, smallBody, a.authenticate(sessionOnly))
-	e.GET("/api/count", a.count, a.authenticate(anyCredential))
+	e.GET("/events", handleEvents(d.Hub), signedIn.require(anyCredential))
+	e.POST("/api/token", handleIssueToken(d.Tokens), noCrossSite, smallBody, signedIn.require(sessionOnly))
+	e.GET("/api/count", handleCount(d.Hub), signedIn.require(anyCredential))
 
-	e.GET("/healthz", healthz)
-	e.GET("/readyz", a.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{})))
+	e.GET("/healthz", handleHealthz())
+	e.GET("/readyz", handleReadyz(d.Hub))
+	e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()))
 
-	if a.dev != nil {
-		e.Any(devPrefix+"/*", echo.WrapHandler(a.dev))
+	if d.DevProvider != nil {
+		e.Any(DevGitHubPrefix+"/*", echo.WrapHandler(d.DevProvider))
 	}
-	return e
 }

@@ -3,10 +3,12 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
+	"github.com/markbates/goth/providers/github"
 	"golang.org/x/oauth2"
 
 	"github.com/headcount/headcount/auth"
@@ -21,65 +23,82 @@ const (
 	signinProvider    = "provider_unavailable"
 )
 
-// beginSignIn sends the browser to the provider with a fresh state, which
-// it also keeps in this browser's OAuth state cookie. gothic is not used:
-// its SetState copies ?state= from the request (login CSRF) and its store
-// is a package global.
-func (a *app) beginSignIn(c echo.Context) error {
-	state := auth.NewState()
-	sess, err := a.provider.BeginAuth(state)
-	if err != nil {
-		return err
+// handleBeginSignIn sends the browser to the provider with a fresh state,
+// which it also keeps in this browser's OAuth state cookie. gothic is not
+// used: its SetState copies ?state= from the request (login CSRF) and its
+// store is a package global.
+func handleBeginSignIn(provider *github.Provider, states *auth.OAuthStates) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		state := auth.NewState()
+		sess, err := provider.BeginAuth(state)
+		if err != nil {
+			return err
+		}
+		to, err := sess.GetAuthURL()
+		if err != nil {
+			return err
+		}
+		if err := states.Begin(c.Response(), state, sess.Marshal()); err != nil {
+			return err
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.Redirect(http.StatusFound, to)
 	}
-	to, err := sess.GetAuthURL()
-	if err != nil {
-		return err
-	}
-	if err := a.states.Begin(c.Response(), state, sess.Marshal()); err != nil {
-		return err
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Redirect(http.StatusFound, to)
 }
 
-// finishSignIn checks the state, exchanges the code, reads the profile and
-// starts the session. Any failure is a clear page and no session.
-func (a *app) finishSignIn(c echo.Context) error {
+// signInFinisher is the OAuth callback's handler and what it uses.
+type signInFinisher struct {
+	provider *github.Provider
+	states   *auth.OAuthStates
+	sessions *auth.Sessions
+	metrics  *Metrics
+	log      *slog.Logger
+}
+
+// handleFinishSignIn checks the state, exchanges the code, reads the
+// profile and starts the session. Any failure is a clear page and no
+// session.
+func handleFinishSignIn(provider *github.Provider, states *auth.OAuthStates, sessions *auth.Sessions, metrics *Metrics, log *slog.Logger) echo.HandlerFunc {
+	f := &signInFinisher{provider: provider, states: states, sessions: sessions, metrics: metrics, log: log}
+	return f.finish
+}
+
+func (f *signInFinisher) finish(c echo.Context) error {
 	q := c.Request().URL.Query()
-	providerSession, stateErr := a.states.Finish(c.Response(), c.Request(), q.Get("state"))
+	providerSession, stateErr := f.states.Finish(c.Response(), c.Request(), q.Get("state"))
 	if e := q.Get("error"); e != "" {
 		if e == "access_denied" {
-			return a.signinFailed(signinDenied, http.StatusForbidden, "Sign-in cancelled",
+			return f.signinFailed(signinDenied, http.StatusForbidden, "Sign-in cancelled",
 				"GitHub did not sign you in because the request was declined. You can try again from the home page.", nil)
 		}
 		// The error code is logged, not shown: a crafted link must not put
 		// its words on this origin's page.
-		return a.signinFailed(signinCodeRefused, http.StatusBadRequest, "Sign-in refused",
+		return f.signinFailed(signinCodeRefused, http.StatusBadRequest, "Sign-in refused",
 			"GitHub refused the sign-in. Try again from the home page.", fmt.Errorf("provider error %q", e))
 	}
 	if stateErr != nil {
-		return a.signinFailed(signinBadState, http.StatusBadRequest, "Sign-in could not be checked",
+		return f.signinFailed(signinBadState, http.StatusBadRequest, "Sign-in could not be checked",
 			"This sign-in link is expired, was already used, or was started in another browser. Start again from the home page.", stateErr)
 	}
 	code := q.Get("code")
 	if code == "" {
-		return a.signinFailed(signinNoCode, http.StatusBadRequest, "Sign-in incomplete",
+		return f.signinFailed(signinNoCode, http.StatusBadRequest, "Sign-in incomplete",
 			"GitHub's answer carried no authorization code. Start again from the home page.", nil)
 	}
-	sess, err := a.provider.UnmarshalSession(providerSession)
+	sess, err := f.provider.UnmarshalSession(providerSession)
 	if err != nil {
-		return a.signinFailed(signinBadState, http.StatusBadRequest, "Sign-in could not be checked",
+		return f.signinFailed(signinBadState, http.StatusBadRequest, "Sign-in could not be checked",
 			"This sign-in could not be read. Start again from the home page.", err)
 	}
-	if _, err := sess.Authorize(a.provider, url.Values{"code": {code}}); err != nil {
+	if _, err := sess.Authorize(f.provider, url.Values{"code": {code}}); err != nil {
 		if unreachable(err) {
-			return a.signinFailed(signinProvider, http.StatusBadGateway, "GitHub is unreachable",
+			return f.signinFailed(signinProvider, http.StatusBadGateway, "GitHub is unreachable",
 				"headcount could not reach GitHub to finish signing you in. Try again in a moment.", err)
 		}
-		return a.signinFailed(signinCodeRefused, http.StatusBadRequest, "Sign-in refused",
+		return f.signinFailed(signinCodeRefused, http.StatusBadRequest, "Sign-in refused",
 			"GitHub did not accept this sign-in code; it may have expired or been used already. Start again from the home page.", err)
 	}
-	gu, err := a.provider.FetchUser(sess)
+	gu, err := f.provider.FetchUser(sess)
 	// goth reads the profile, then the e-mail addresses when the profile
 	// shows none. The e-mail is not needed: once the profile gave an id and
 	// a login, a failed e-mail lookup (no verified primary, an Enterprise
@@ -89,13 +108,13 @@ func (a *app) finishSignIn(c echo.Context) error {
 		if err == nil {
 			err = errors.New("profile without id or login")
 		}
-		return a.signinFailed(signinProvider, http.StatusBadGateway, "GitHub did not answer",
+		return f.signinFailed(signinProvider, http.StatusBadGateway, "GitHub did not answer",
 			"headcount could not read your GitHub profile. Try again in a moment.", err)
 	}
-	if err := a.sessions.Set(c.Response(), u); err != nil {
+	if err := f.sessions.Set(c.Response(), u); err != nil {
 		return err
 	}
-	a.log.Info("signed in", "user_id", u.ID, "login", u.Login)
+	f.log.Info("signed in", "user_id", u.ID, "login", u.Login)
 	return c.Redirect(http.StatusSeeOther, "/")
 }
 
@@ -110,15 +129,17 @@ func unreachable(err error) bool {
 	return errors.As(err, &ue)
 }
 
-func (a *app) signinFailed(reason string, status int, title, message string, cause error) error {
-	a.metrics.signinFailures.WithLabelValues(reason).Inc()
+func (f *signInFinisher) signinFailed(reason string, status int, title, message string, cause error) error {
+	f.metrics.signinFailures.WithLabelValues(reason).Inc()
 	return &problem{status: status, title: title, message: message, cause: cause}
 }
 
-// logout ends the session and goes home. It is POST only (GET /logout is
-// 405), behind cross-origin protection, so no link or image can sign
-// anyone out.
-func (a *app) logout(c echo.Context) error {
-	a.sessions.Clear(c.Response())
-	return c.Redirect(http.StatusSeeOther, "/")
+// handleLogout ends the session and goes home. It is POST only (GET
+// /logout is 405), behind cross-origin protection, so no link or image can
+// sign anyone out.
+func handleLogout(sessions *auth.Sessions) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sessions.Clear(c.Response())
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
 }

@@ -50,9 +50,9 @@ func (a *staticAssets) url(name string) (string, error) {
 	return "/static/" + name + "?v=" + h, nil
 }
 
-// serve serves the embedded files with an ETag; a URL carrying the
+// handleStatic serves the embedded files with an ETag; a URL carrying the
 // current hash is immutable.
-func (a *staticAssets) serve() echo.HandlerFunc {
+func handleStatic(a *staticAssets) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		name := c.Param("*")
 		// Only names found in the embedded tree at start are served, so

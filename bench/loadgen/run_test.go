@@ -10,9 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/headcount/headcount/config"
-	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/internal/floor"
+	"github.com/headcount/headcount/internal/testserver"
 )
 
 // TestMain fails the package if a run leaves a goroutine behind.
@@ -63,21 +62,7 @@ func testRun(t *testing.T, extra []string) string {
 		"HEADCOUNT_ADDR":                 "127.0.0.1:0",
 		"HEADCOUNT_MAX_STREAMS_PER_USER": "0",
 	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &handlers.Server{Config: cfg}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	srv := testserver.Start(t, env, testserver.Options{})
 
 	var out, progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -87,7 +72,7 @@ func testRun(t *testing.T, extra []string) string {
 	args := append([]string{"loadgen", "-url", "http://" + srv.Addr().String(),
 		"-streams", "40", "-churn", "60", "-churn-concurrency", "8", "-rounds", "2", "-pause", "50ms",
 		"-settle", "20s", "-metrics-poll", "10ms", "-exodus-keep", "10"}, extra...)
-	err = run(ctx, args, &out, &progress)
+	err := run(ctx, args, &out, &progress)
 	t.Logf("progress:\n%s", progress.String())
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())

@@ -1,24 +1,35 @@
 // Command headcount serves the live count of signed-in subscribers.
 // Configuration comes from the environment; see the README.
+//
+// This file is the program's one composition root: run builds every part,
+// in order, and stops them in order.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/headcount/headcount/auth"
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
+	"github.com/headcount/headcount/identity"
+	"github.com/headcount/headcount/internal/deadpeer"
 	"github.com/headcount/headcount/internal/fdlimit"
+	"github.com/headcount/headcount/stream"
+	"github.com/headcount/headcount/stream/redis"
 )
 
-// shutdownGrace bounds how long a stop may take: SPEC allows five seconds.
-const shutdownGrace = 4 * time.Second
+// redisConnectTimeout bounds the start when Redis does not answer.
+const redisConnectTimeout = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -35,37 +46,124 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 1 {
 		return fmt.Errorf("unexpected arguments %q: headcount is configured through the environment (see README)", args[1:])
 	}
+	// Before config.Load, which derives the default stream limit from the
+	// open-file limit in force.
+	_, raiseErr := fdlimit.Raise()
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if raiseErr != nil {
+		log.Warn("could not raise the open-file limit", "err", raiseErr)
+	}
 
-	nofile, err := fdlimit.Raise()
+	// Listen first: in dev sign-in mode the provider's URLs carry the port.
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		log.Warn("could not raise the open-file limit", "err", err)
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	if cfg.MaxStreams < 0 {
-		cfg.MaxStreams = config.StreamLimitFor(nofile)
-	}
+	defer ln.Close()
+	publicURL := cfg.PublicURL(ln.Addr())
 
-	srv := &handlers.Server{Config: cfg, Logger: log}
-	if err := srv.Open(); err != nil {
+	counter, closeCounter, err := openCounter(cfg, log)
+	if err != nil {
 		return err
 	}
+	hub := stream.NewHub(stream.Config{
+		Counter:           counter,
+		Heartbeat:         cfg.Heartbeat,
+		MaxStreams:        cfg.MaxStreams,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		Logger:            log,
+	})
+	pages, err := handlers.NewPages(cfg.DevMode())
+	if err != nil {
+		return errors.Join(err, hub.Close(context.Background()), closeCounter())
+	}
+	id, err := identity.New(cfg, identity.Mount{
+		PublicURL:          publicURL,
+		CallbackURL:        publicURL + handlers.CallbackPath,
+		Listening:          ln.Addr(),
+		DevPrefix:          handlers.DevGitHubPrefix,
+		RenderDevAuthorize: pages.RenderDevAuthorize,
+	})
+	if err != nil {
+		return errors.Join(err, hub.Close(context.Background()), closeCounter())
+	}
+	defer id.Close()
+	handler := handlers.NewServer(handlers.Deps{
+		Logger:      log,
+		PublicURL:   publicURL,
+		Hub:         hub,
+		Provider:    id.Provider,
+		ProfileURL:  id.ProfileURL,
+		DevProvider: id.Dev,
+		Pages:       pages,
+		Sessions:    auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
+		States:      auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
+		Tokens:      auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
+		Metrics:     handlers.NewMetrics(hub),
+	})
+
+	srv := handlers.NewHTTPServer(handler, log)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(deadpeer.Listen(ln, cfg.DeadPeerTimeout)) }()
 	if cfg.DevMode() {
 		log.Warn("dev sign-in mode: no GITHUB_KEY is set, so anyone can sign in as any user name through the built-in development provider; set GITHUB_KEY and GITHUB_SECRET for real GitHub sign-in")
 	}
-	log.Info("headcount listening", "addr", srv.Addr().String(), "url", srv.URL(),
-		"dev_sign_in", cfg.DevMode(), "max_streams", cfg.MaxStreams, "max_streams_per_user", cfg.MaxStreamsPerUser, "open_file_limit", nofile)
+	log.Info("headcount listening", "addr", ln.Addr().String(), "url", publicURL,
+		"dev_sign_in", cfg.DevMode(), "max_streams", cfg.MaxStreams, "max_streams_per_user", cfg.MaxStreamsPerUser, "open_file_limit", cfg.OpenFileLimit)
 
 	<-ctx.Done()
 	log.Info("shutting down: ending every stream")
-	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Close(stopCtx); err != nil {
+	if err := shutdown(stopCtx, srv, served, hub, closeCounter); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openCounter returns where the count lives: in this process, or in the
+// Redis of HEADCOUNT_REDIS_URL, shared with every instance on it. The
+// close function takes this instance's share out of a shared count.
+func openCounter(cfg config.Config, log *slog.Logger) (stream.Counter, func() error, error) {
+	if cfg.RedisURL == "" {
+		return stream.Memory{}, func() error { return nil }, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
+	defer cancel()
+	shared, err := redis.New(ctx, cfg.RedisURL, redis.Options{Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("HEADCOUNT_REDIS_URL: %w", err)
+	}
+	return shared, shared.Close, nil
+}
+
+// shutdown stops the server within ctx, in the order that lets every part
+// finish: http.Server.Shutdown closes the listener at once but then waits
+// for every connection to go idle, which a stream never does, so the hub
+// ends the streams meanwhile; then the count store takes this instance's
+// share out (after the hub, so its last Store has happened). A Redis that
+// hangs must not hold the stop past ctx: the others then drop this
+// instance's share when it expires.
+func shutdown(ctx context.Context, srv *http.Server, served <-chan error, hub *stream.Hub, closeCounter func() error) error {
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(ctx) }()
+	hubErr := hub.Close(ctx)
+	closed := make(chan error, 1)
+	go func() { closed <- closeCounter() }()
+	var counterErr error
+	select {
+	case counterErr = <-closed:
+	case <-ctx.Done():
+		counterErr = fmt.Errorf("closing the shared count: %w", ctx.Err())
+	}
+	err := <-shut
+	if serveErr := <-served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	return errors.Join(hubErr, counterErr, err)
 }

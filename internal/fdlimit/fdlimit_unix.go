@@ -1,7 +1,7 @@
 //go:build unix
 
-// Package fdlimit raises a process's open-file limit: every stream (and
-// every load-generator connection) holds one descriptor.
+// Package fdlimit reads and raises a process's open-file limit: every
+// stream (and every load-generator connection) holds one descriptor.
 package fdlimit
 
 import "syscall"
@@ -18,6 +18,15 @@ func Raise() (uint64, error) {
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 			return lim.Cur, err
 		}
+	}
+	return lim.Cur, nil
+}
+
+// Current returns the soft RLIMIT_NOFILE in force.
+func Current() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
 	}
 	return lim.Cur, nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/headcount/headcount/auth"
 )
 
-// userKey is where authenticate leaves the request's user in echo.Context.
+// userKey is where require leaves the request's user in echo.Context.
 const userKey = "headcount.user"
 
 // credentials says which proofs of identity a route accepts.
@@ -32,10 +32,22 @@ const (
 	reasonTokenRefused  = "token_not_accepted"
 )
 
-// authenticate admits a request only with a valid credential and leaves
+// authenticator admits requests that carry a valid session cookie or
+// bearer token.
+type authenticator struct {
+	sessions *auth.Sessions
+	tokens   *auth.Tokens
+	metrics  *Metrics
+}
+
+func newAuthenticator(sessions *auth.Sessions, tokens *auth.Tokens, metrics *Metrics) *authenticator {
+	return &authenticator{sessions: sessions, tokens: tokens, metrics: metrics}
+}
+
+// require admits a request only with a credential accept allows and leaves
 // its user in the context. A request that carries a bearer is judged by the
 // bearer alone: a bad one is 401 even beside a good cookie.
-func (a *app) authenticate(accept credentials) echo.MiddlewareFunc {
+func (a *authenticator) require(accept credentials) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			u, reason := a.identify(c.Request(), accept)
@@ -50,7 +62,7 @@ func (a *app) authenticate(accept credentials) echo.MiddlewareFunc {
 }
 
 // identify finds the request's user, or the reason there is none.
-func (a *app) identify(r *http.Request, accept credentials) (auth.User, string) {
+func (a *authenticator) identify(r *http.Request, accept credentials) (auth.User, string) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if accept == sessionOnly {
 			return auth.User{}, reasonTokenRefused
@@ -107,7 +119,7 @@ func unauthorized(c echo.Context, reason string) error {
 // isAPI reports whether r is for the JSON API, whose errors are JSON.
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
 
-// userOf returns the user authenticate admitted.
+// userOf returns the user require admitted.
 func userOf(c echo.Context) auth.User {
 	u, _ := c.Get(userKey).(auth.User)
 	return u

@@ -1,4 +1,4 @@
-package handlers
+package deadpeer
 
 import (
 	"net"
@@ -13,7 +13,7 @@ func TestAcceptedConnectionsDetectDeadPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := detectDeadPeers(inner, 25*time.Second)
+	ln := Listen(inner, 25*time.Second)
 	defer ln.Close()
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {

@@ -1,4 +1,6 @@
-package handlers
+// Package deadpeer makes a listener whose connections find a vanished
+// peer: one whose network silently dropped, without a FIN or an RST.
+package deadpeer
 
 import (
 	"net"
@@ -7,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// deadPeerListener sets TCP_USER_TIMEOUT on every accepted connection. A
+// listener sets TCP_USER_TIMEOUT on every accepted connection. A
 // client whose network silently drops (no FIN, no RST) leaves heartbeats
 // unacknowledged in the kernel's send buffer, where a write still succeeds
 // and TCP keep-alive is never armed; Linux would retransmit for about 15
@@ -15,14 +17,14 @@ import (
 // With the option the kernel drops such a connection once sent data has
 // gone unacknowledged for the timeout, the stream's next read or write
 // fails, and the count goes down.
-type deadPeerListener struct {
+type listener struct {
 	net.Listener
 	timeout time.Duration
 }
 
 // Accept accepts a connection and bounds how long its sent data may stay
 // unacknowledged.
-func (l deadPeerListener) Accept() (net.Conn, error) {
+func (l listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return c, err
@@ -38,7 +40,8 @@ func (l deadPeerListener) Accept() (net.Conn, error) {
 	return c, nil
 }
 
-// detectDeadPeers wraps ln so dead peers are found within timeout.
-func detectDeadPeers(ln net.Listener, timeout time.Duration) net.Listener {
-	return deadPeerListener{Listener: ln, timeout: timeout}
+// Listen wraps ln so that the peers of its connections are dropped once
+// data sent to them has gone unacknowledged for timeout.
+func Listen(ln net.Listener, timeout time.Duration) net.Listener {
+	return listener{Listener: ln, timeout: timeout}
 }

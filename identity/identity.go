@@ -1,0 +1,120 @@
+// Package identity builds how people sign in: goth's GitHub provider,
+// pointed at GitHub (or a GitHub Enterprise) or, in dev sign-in mode, at
+// headcount's own development provider (devgithub), which it builds too.
+// Either way the same goth code path runs: authorize, code, token, profile.
+package identity
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/markbates/goth/providers/github"
+
+	"github.com/headcount/headcount/config"
+	"github.com/headcount/headcount/devgithub"
+)
+
+// providerTimeout bounds each call of the provider to GitHub (or to the
+// dev provider).
+const providerTimeout = 10 * time.Second
+
+// devClientID is the OAuth client id of headcount at its own dev provider.
+const devClientID = "headcount-dev"
+
+// Mount is where headcount serves sign-in, known once it listens.
+type Mount struct {
+	// PublicURL is headcount's public base URL, without a trailing slash.
+	PublicURL string
+	// CallbackURL is the OAuth callback, under PublicURL.
+	CallbackURL string
+	// Listening is the address headcount listens on. In dev mode goth's
+	// server-to-server calls reach the dev provider there, over loopback,
+	// whatever PublicURL says.
+	Listening net.Addr
+	// DevPrefix is the path the dev provider is mounted under.
+	DevPrefix string
+	// RenderDevAuthorize renders the dev provider's sign-in form.
+	RenderDevAuthorize func(io.Writer, devgithub.AuthorizePage) error
+}
+
+// Identity is the sign-in provider, ready for the sign-in handlers.
+type Identity struct {
+	// Provider is goth's GitHub provider, with an HTTP client of its own.
+	Provider *github.Provider
+	// ProfileURL is where Provider reads profiles; avatars of a plain-http
+	// GitHub Enterprise come from its origin.
+	ProfileURL string
+	// Dev serves the development provider under Mount.DevPrefix; nil
+	// unless in dev sign-in mode.
+	Dev http.Handler
+
+	transport *http.Transport
+}
+
+// New builds the provider cfg asks for: GitHub's (cfg.GitHubKey and the
+// GITHUB_*_URL endpoints), or in dev sign-in mode the development
+// provider, keyed with the session secret, mounted at m.
+func New(cfg config.Config, m Mount) (*Identity, error) {
+	key, secret := cfg.GitHubKey, cfg.GitHubSecret
+	authURL, tokenURL, profileURL, emailURL := cfg.GitHubAuthURL, cfg.GitHubTokenURL, cfg.GitHubProfileURL, cfg.GitHubEmailURL
+	id := &Identity{}
+	if cfg.DevMode() {
+		tcp, ok := m.Listening.(*net.TCPAddr)
+		if !ok {
+			return nil, errors.New("dev sign-in: needs the TCP address headcount listens on")
+		}
+		key, secret = devClientID, randomHex(16)
+		dev, err := devgithub.New(devgithub.Config{
+			BaseURL:      m.PublicURL,
+			Prefix:       m.DevPrefix,
+			ClientID:     key,
+			ClientSecret: secret,
+			CallbackURL:  m.CallbackURL,
+			Key:          cfg.SessionSecret,
+			Render:       m.RenderDevAuthorize,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("dev sign-in: %w", err)
+		}
+		origin := "http://" + loopbackAddr(tcp)
+		authURL, tokenURL, profileURL, emailURL = dev.AuthURL(), dev.TokenURL(origin), dev.ProfileURL(origin), dev.EmailURL(origin)
+		id.Dev = dev
+	}
+	provider := github.NewCustomisedURL(key, secret, m.CallbackURL, authURL, tokenURL, profileURL, emailURL, "read:user", "user:email")
+	// Its own transport, not http.DefaultTransport's shared pool, so Close
+	// can drop the connections it keeps to GitHub (or, in dev mode, to us).
+	id.transport = http.DefaultTransport.(*http.Transport).Clone()
+	provider.HTTPClient = &http.Client{Timeout: providerTimeout, Transport: id.transport}
+	id.Provider, id.ProfileURL = provider, profileURL
+	return id, nil
+}
+
+// Close drops the idle connections the provider keeps; call it once the
+// HTTP server has stopped.
+func (id *Identity) Close() { id.transport.CloseIdleConnections() }
+
+// loopbackAddr is how headcount reaches itself: its own address, or the
+// loopback of the same family when it listens on every interface.
+func loopbackAddr(a *net.TCPAddr) string {
+	ip := a.IP
+	switch {
+	case ip.IsUnspecified() && ip.To4() == nil:
+		ip = net.IPv6loopback
+	case ip.IsUnspecified():
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
