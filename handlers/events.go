@@ -20,7 +20,8 @@ const (
 // a refusal are chosen here, and only here.
 func handleEvents(hub *stream.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		err := hub.Serve(c.Response(), c.Request(), userOf(c).ID)
+		u := userOf(c)
+		err := hub.Serve(c.Response(), c.Request(), stream.Person{ID: u.ID, Login: u.Login, Name: u.Name, AvatarURL: u.AvatarURL})
 		w := c.Response()
 		switch {
 		case err == nil:

@@ -60,7 +60,7 @@ func benchmarkBroadcast(b *testing.B, n int) {
 		w := &benchWriter{header: http.Header{}, onFlush: onFlush}
 		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
 		served.Go(func() {
-			if err := h.Serve(w, r, fmt.Sprintf("user%d", i)); err != nil {
+			if err := h.Serve(w, r, testPerson(fmt.Sprintf("user%d", i))); err != nil {
 				b.Error(err)
 			}
 		})
@@ -202,7 +202,7 @@ func joinGroup(b *testing.B, h *Hub, n int) *group {
 		g.writers = append(g.writers, w)
 		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
 		g.served.Go(func() {
-			if err := h.Serve(w, r, fmt.Sprintf("user%d", i)); err != nil {
+			if err := h.Serve(w, r, testPerson(fmt.Sprintf("user%d", i))); err != nil {
 				b.Error(err)
 			}
 		})

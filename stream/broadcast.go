@@ -24,14 +24,26 @@ const (
 	fanoutCost = 5 * time.Microsecond
 )
 
+// sendBudget is the most events handed to one subscriber per cycle: well
+// inside what its r3labs stream queues (8 in the stream's buffer, 64 in
+// the subscriber's), so a catching-up subscriber never fills it.
+const sendBudget = 32
+
 // broadcaster is the state of the broadcaster goroutine, touched by no other.
 type broadcaster struct {
-	version  uint64 // id of the latest count event; 0 before the first
-	global   int    // the count at version
-	failing  bool   // the last Store failed (log once per outage)
-	batch    []*subscriber
-	lastTime time.Time // start of the latest cycle
-	reached  int       // subscribers handed an event in the latest cycle
+	seq     uint64 // the last event id handed out; ids only grow, whatever the event
+	started bool   // the first counts are known and logged
+	global  int    // the user count in the log
+	people  int    // the people count in the log
+	log     eventLog
+	failing bool // the last Store failed (log once per outage)
+	// peopleFailing: the last Roster call failed (log once per outage)
+	peopleFailing bool
+	batch         []*subscriber
+	entries       []*logEntry
+	events        []*sse.Event
+	lastTime      time.Time // start of the latest cycle
+	reached       int       // subscribers handed an event in the latest cycle
 }
 
 // gap is the least time from the latest cycle to the next one. coalesce
@@ -94,9 +106,10 @@ func (h *Hub) runBroadcaster() {
 	}
 }
 
-// cycle stores the local count, learns the global one and sends it to every
-// registered subscriber that has not got it yet. It returns how soon to run
-// again for a subscriber or a Store that failed, or 0.
+// cycle stores the local count, learns the global counts and who came
+// online or went offline, logs what changed and hands every registered
+// subscriber what it has not got yet. It returns how soon to run again for
+// a subscriber, a Store that failed or someone leaving, or 0.
 func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	h.mu.Lock()
 	local := len(h.subs)
@@ -108,8 +121,8 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 
 	var again time.Duration
 	storeCtx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	global, err := h.counter.Store(storeCtx, local)
-	cancel()
 	switch {
 	case err != nil:
 		if !b.failing && ctx.Err() == nil {
@@ -126,48 +139,128 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		// would not count it, so nobody gets anything until Store works.
 		return again
 	}
-	if global != b.global || b.version == 0 {
-		b.version++
-		b.global = global
-		h.global.Store(int64(global))
-		h.stats.broadcasts.Add(1)
+	// After Store, so the people include everyone the count does.
+	pc, perr := h.presence.cycle(storeCtx, time.Now())
+	switch {
+	case perr != nil:
+		if !b.peopleFailing && ctx.Err() == nil {
+			h.cfg.Logger.Warn("stream: storing who is online failed; keeping the last people count", "err", perr)
+		}
+		b.peopleFailing = true
+		again = storeRetry
+	case b.peopleFailing:
+		h.cfg.Logger.Info("stream: storing who is online works again", "people", pc.people)
+		b.peopleFailing = false
 	}
+	if perr != nil && !b.started {
+		return again
+	}
+	if pc.recheck > 0 && (again == 0 || pc.recheck < again) {
+		again = pc.recheck
+	}
+	h.logChanges(b, global, pc, perr == nil)
 
+	head := b.log.head()
+	oldest := head
 	b.reached = 0
 	b.batch = b.batch[:0]
 	h.mu.Lock()
 	for _, sub := range h.subs {
-		if sub.registered && sub.id <= counted && sub.sent < b.version {
+		if sub.sent > 0 && sub.cursor < oldest {
+			oldest = sub.cursor
+		}
+		if sub.registered && sub.id <= counted && (sub.sent == 0 || sub.cursor < head) {
 			b.batch = append(b.batch, sub)
 		}
 	}
 	h.mu.Unlock()
+	b.log.prune(oldest)
 	if len(b.batch) == 0 {
 		return again
 	}
 
-	// Two shared events per cycle: r3labs only reads them.
-	first := countEvent(b.version, b.global, h.cfg.Retry)
-	next := countEvent(b.version, b.global, 0)
+	// A new subscriber's first two events, shared by all new ones of this
+	// cycle: the counts now. Their ids come after everything logged so far,
+	// and their cursor is the head: what happened before is /api/presence's.
+	var first []*sse.Event
+	var firstID uint64
 	for i, sub := range b.batch {
-		ev := next
+		var evs []*sse.Event
+		more := false
 		if sub.sent == 0 {
-			ev = first
-		}
-		switch h.sendCount(sub, ev) {
-		case handed:
-			sub.sent = b.version
-			b.reached++
-		case full:
-			if again == 0 || again > publishRetry {
-				again = publishRetry
+			if first == nil {
+				b.seq++
+				c := countEvent(b.seq, b.global, h.cfg.Retry)
+				b.seq++
+				first, firstID = []*sse.Event{c, peopleEvent(b.seq, b.people)}, b.seq
 			}
-		case busy:
-			// Its Flush signals once the earlier event is written.
+			evs = first
+		} else {
+			b.entries, more = b.log.after(sub.cursor, sendBudget, b.entries[:0])
+			b.events = b.events[:0]
+			for _, e := range b.entries {
+				b.events = append(b.events, e.ev)
+			}
+			evs = b.events
 		}
+		n, d := h.send(sub, evs, more)
+		switch {
+		case sub.sent == 0 && n == len(evs):
+			sub.sent, sub.cursor = firstID, head
+		case sub.sent > 0 && n > 0:
+			e := b.entries[n-1]
+			sub.sent, sub.cursor = e.id, e.id
+		}
+		if n > 0 {
+			b.reached++
+		}
+		if d == full && (again == 0 || again > publishRetry) {
+			again = publishRetry
+		}
+		// busy: its Flush signals once the earlier events are written.
 		b.batch[i] = nil // let a gone subscriber be collected
 	}
+	clear(b.entries)
+	clear(b.events)
 	return again
+}
+
+// logChanges logs the events of this cycle, in the order a subscriber gets
+// them: the user count if it changed, the people count if it changed, and
+// one user event per person who came online or went offline. With
+// peopleKnown false (the Roster failed) only the user count can move.
+func (h *Hub) logChanges(b *broadcaster, global int, pc presenceCycle, peopleKnown bool) {
+	if global != b.global || !b.started {
+		b.seq++
+		b.log.add(&logEntry{id: b.seq, key: "count", ev: countEvent(b.seq, global, 0)})
+		b.global = global
+		h.global.Store(int64(global))
+		h.stats.broadcasts.Add(1)
+	}
+	if !peopleKnown {
+		b.started = true
+		return
+	}
+	if pc.people != b.people || !b.started {
+		b.seq++
+		b.log.add(&logEntry{id: b.seq, key: "people", ev: peopleEvent(b.seq, pc.people)})
+		b.people = pc.people
+		h.people.Store(int64(pc.people))
+	}
+	b.started = true
+	if h.cfg.CountOnly {
+		return
+	}
+	for _, t := range pc.transitions {
+		b.seq++
+		b.log.add(&logEntry{
+			id:        b.seq,
+			key:       "user:" + t.ID,
+			ev:        userEvent(b.seq, t, b.global, b.people),
+			departure: !t.Connected,
+		})
+		h.stats.announcements.Add(1)
+	}
 }
 
 // delivery is what became of a count event offered to a subscriber.
@@ -179,25 +272,32 @@ const (
 	full                   // the stream's buffer is full
 )
 
-// sendCount hands a count event to sub unless an earlier event is still on
-// its way. A subscriber so never has more than one count queued, and after
-// a burst its next event is the latest count, not a backlog of stale ones.
-func (h *Hub) sendCount(sub *subscriber, ev *sse.Event) delivery {
+// send hands evs to sub, in order, unless an earlier event is still on
+// its way. A subscriber so never has more than one cycle's events queued,
+// and after a burst its next events are the latest state, not a backlog
+// of stale ones. more says that the log holds more for sub than evs: it
+// stays owed, so the Flush that drains it asks for another cycle. It
+// returns how many events the stream took.
+func (h *Hub) send(sub *subscriber, evs []*sse.Event, more bool) (int, delivery) {
 	w := sub.w
 	// Owing before looking at pending, while Flush lowers pending before
 	// looking at owed: either this sees the stream idle or Flush sees the
-	// debt and signals, so no count is forgotten.
+	// debt and signals, so no event is forgotten.
 	w.owed.Store(true)
 	if w.pending.Load() > 0 {
 		h.stats.skipped.Add(1)
-		return busy
+		return 0, busy
 	}
-	if !h.publish(sub, ev) {
-		h.stats.skipped.Add(1)
-		return full
+	for i, ev := range evs {
+		if !h.publish(sub, ev) {
+			h.stats.skipped.Add(1)
+			return i, full
+		}
 	}
-	w.owed.Store(false)
-	return handed
+	if !more {
+		w.owed.Store(false)
+	}
+	return len(evs), handed
 }
 
 // publish hands ev to sub's stream without waiting and reports whether it

@@ -71,7 +71,7 @@ func TestCloseManyStreams(t *testing.T) {
 		t.Errorf("stream after Close: status %d, want 503", c.resp.StatusCode)
 	}
 	rec := httptest.NewRecorder()
-	if err := s.hub.Serve(rec, httptest.NewRequest(http.MethodGet, "/events", nil), "late"); !errors.Is(err, ErrClosed) || rec.Body.Len() != 0 {
+	if err := s.hub.Serve(rec, httptest.NewRequest(http.MethodGet, "/events", nil), testPerson("late")); !errors.Is(err, ErrClosed) || rec.Body.Len() != 0 {
 		t.Errorf("Serve after Close = %v, wrote %d bytes", err, rec.Body.Len())
 	}
 	if got := s.hub.Stats().RefusedClosed; got != 2 {
@@ -91,7 +91,7 @@ func TestCloseTimeout(t *testing.T) {
 	w := &blockingWriter{header: http.Header{}, entered: entered, release: release}
 	served := make(chan error, 1)
 	go func() {
-		served <- h.Serve(w, httptest.NewRequest(http.MethodGet, "/events", nil), "alice")
+		served <- h.Serve(w, httptest.NewRequest(http.MethodGet, "/events", nil), testPerson("alice"))
 	}()
 	select {
 	case <-entered:

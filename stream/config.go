@@ -11,6 +11,7 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultRetry        = 2 * time.Second
 	DefaultCoalesce     = 25 * time.Millisecond
+	DefaultLeaveGrace   = 250 * time.Millisecond
 )
 
 // Config holds what a Hub needs; the zero value of every field is usable.
@@ -36,6 +37,14 @@ type Config struct {
 	// (about 5µs per subscriber reached). Zero means DefaultCoalesce; a
 	// negative value turns merging off (benchmarks, tests).
 	Coalesce time.Duration
+	// CountOnly keeps identities in: no "user" events are sent and Online
+	// lists nobody (HEADCOUNT_PRESENCE=count). The counts still flow.
+	CountOnly bool
+	// LeaveGrace is how long a person whose last stream ended still
+	// counts as online, so one who reloads a page or moves to another
+	// instance is not announced as leaving and coming back. Zero means
+	// DefaultLeaveGrace; a negative value announces at once.
+	LeaveGrace time.Duration
 	// Logger receives the hub's rare complaints (a failing Counter); nil discards them.
 	Logger *slog.Logger
 }
@@ -59,6 +68,12 @@ func (cfg Config) withDefaults() Config {
 		cfg.Coalesce = DefaultCoalesce
 	case cfg.Coalesce < 0:
 		cfg.Coalesce = 0
+	}
+	switch {
+	case cfg.LeaveGrace == 0:
+		cfg.LeaveGrace = DefaultLeaveGrace
+	case cfg.LeaveGrace < 0:
+		cfg.LeaveGrace = 0
 	}
 	if cfg.MaxStreams < 0 {
 		cfg.MaxStreams = 0

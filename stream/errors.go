@@ -13,3 +13,7 @@ var (
 	// ErrUserLimit means the user already holds Config.MaxStreamsPerUser streams.
 	ErrUserLimit = errors.New("stream: too many streams for this user")
 )
+
+// errRosterResend means a Roster asked for this instance's whole share
+// twice in a row; the cycle is tried again later.
+var errRosterResend = errors.New("stream: the roster keeps asking for every local person")

@@ -1,14 +1,19 @@
 package stream
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 
 	"github.com/r3labs/sse/v2"
 )
 
-// countEventName is the SSE event type of a count, fixed by the contract.
-const countEventName = "user count"
+// The SSE event types, fixed by the contract.
+const (
+	countEventName  = "user count"
+	peopleEventName = "people count"
+	userEventName   = "user"
+)
 
 // heartbeatComment is the text of the keep-alive comment (": heartbeat").
 const heartbeatComment = "heartbeat"
@@ -16,7 +21,7 @@ const heartbeatComment = "heartbeat"
 // eventFields is what one event says, field by field of the SSE wire; an
 // empty field is left out. The id, name and retry go only with data.
 type eventFields struct {
-	id      string // "id:", the version of a count
+	id      string // "id:", greater than the last on the stream
 	name    string // "event:", the event type
 	data    string // "data:"
 	comment string // ": ..."
@@ -60,4 +65,34 @@ func countEvent(version uint64, global int, retry time.Duration) *sse.Event {
 // heartbeatEvent is the keep-alive comment; r3labs writes it as ": heartbeat".
 func heartbeatEvent() *sse.Event {
 	return newEvent(eventFields{comment: heartbeatComment})
+}
+
+// peopleEvent tells a subscriber the number of people online.
+func peopleEvent(id uint64, people int) *sse.Event {
+	return newEvent(eventFields{id: strconv.FormatUint(id, 10), name: peopleEventName, data: strconv.Itoa(people)})
+}
+
+// userPayload is the data of a user event, as the contract spells it.
+type userPayload struct {
+	Login       string `json:"login"`
+	Name        string `json:"name"`
+	AvatarURL   string `json:"avatar_url"`
+	Connected   bool   `json:"connected"`
+	UserCount   int    `json:"user_count"`
+	PeopleCount int    `json:"people_count"`
+}
+
+// userEvent announces that someone came online or went offline, with the
+// counts of the same cycle. JSON escapes every newline, so the data stays
+// one line.
+func userEvent(id uint64, t transition, users, people int) *sse.Event {
+	data, _ := json.Marshal(userPayload{
+		Login:       t.Login,
+		Name:        t.Name,
+		AvatarURL:   t.AvatarURL,
+		Connected:   t.Connected,
+		UserCount:   users,
+		PeopleCount: people,
+	})
+	return newEvent(eventFields{id: strconv.FormatUint(id, 10), name: userEventName, data: string(data)})
 }

@@ -89,7 +89,7 @@ func TestFirstEventWaitsForRegistration(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
-		served <- h.Serve(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil), "alice")
+		served <- h.Serve(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil), testPerson("alice"))
 	}()
 	defer func() {
 		cancel()

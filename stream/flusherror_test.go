@@ -26,7 +26,7 @@ func (f flushOnly) Header() http.Header         { return f.ResponseWriter.Header
 func TestFailedHeartbeatsAreCountedBehindMiddleware(t *testing.T) {
 	hub := NewHub(Config{Heartbeat: 2 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
 	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := hub.Serve(flushOnly{w}, r, "stuck"); err != nil {
+		if err := hub.Serve(flushOnly{w}, r, testPerson("stuck")); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
 	}))

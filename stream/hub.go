@@ -1,5 +1,6 @@
-// Package stream holds the subscribers of the live count, the count itself
-// and the fan-out of "user count" events over Server-Sent Events.
+// Package stream holds the subscribers of the live count, the count itself,
+// who is online, and the fan-out of "user count", "people count" and
+// "user" events over Server-Sent Events.
 //
 // The SSE wire is written by github.com/r3labs/sse/v2, used so that its
 // known traps cannot bite: every subscriber has its own r3labs stream (one
@@ -27,13 +28,15 @@ const streamBufferSize = 8
 // Hub tracks the subscribers of this instance, keeps the count and sends
 // every subscriber the count whenever it changes.
 type Hub struct {
-	cfg     Config
-	counter Counter
-	sse     *sse.Server
-	stats   liveStats
-	// global is the count of the latest broadcast: what subscribers were
-	// last told. Only the broadcaster writes it.
+	cfg      Config
+	counter  Counter
+	presence *presence
+	sse      *sse.Server
+	stats    liveStats
+	// global and people are the counts of the latest broadcast: what
+	// subscribers were last told. Only the broadcaster writes them.
 	global atomic.Int64
+	people atomic.Int64
 
 	// dirty has one slot: a signal that the count or the set of registered
 	// subscribers changed and the broadcaster should run a cycle.
@@ -44,11 +47,10 @@ type Hub struct {
 	workers  sync.WaitGroup
 	sseOnce  sync.Once
 
-	mu      sync.Mutex
-	subs    map[uint64]*subscriber
-	perUser map[string]int
-	lastID  uint64
-	closed  bool
+	mu     sync.Mutex
+	subs   map[uint64]*subscriber
+	lastID uint64
+	closed bool
 	// drained is closed once the hub is closed and every Serve has left.
 	drained chan struct{}
 }
@@ -63,15 +65,16 @@ func NewHub(cfg Config) *Hub {
 	s.BufferSize = streamBufferSize
 	s.Headers = map[string]string{"X-Accel-Buffering": "no"}
 
+	roster, _ := cfg.Counter.(Roster)
 	h := &Hub{
-		cfg:     cfg,
-		counter: cfg.Counter,
-		sse:     s,
-		dirty:   make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		subs:    make(map[uint64]*subscriber),
-		perUser: make(map[string]int),
-		drained: make(chan struct{}),
+		cfg:      cfg,
+		counter:  cfg.Counter,
+		presence: newPresence(roster, cfg.LeaveGrace),
+		sse:      s,
+		dirty:    make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		subs:     make(map[uint64]*subscriber),
+		drained:  make(chan struct{}),
 	}
 	h.workers.Add(2)
 	go h.runBroadcaster()
@@ -79,16 +82,17 @@ func NewHub(cfg Config) *Hub {
 	return h
 }
 
-// Serve streams the count to one subscriber owned by user, and returns
+// Serve streams the counts and announcements to one subscriber held by
+// person p (p.ID names them; the profile is what others are shown), and returns
 // when the stream ends (the client leaves, a write times out, or the hub
 // closes). It returns ErrClosed, ErrInstanceLimit or ErrUserLimit without
 // writing anything to w when it refuses the stream; the caller then writes
 // the status.
-func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 
-	sub := &subscriber{user: user, cancel: cancel}
+	sub := &subscriber{person: p, cancel: cancel}
 	sub.w = newResponseWriter(w, h.cfg.WriteTimeout, &h.stats, func() { h.markRegistered(sub) }, h.signal)
 	if err := h.join(sub); err != nil {
 		return err
@@ -127,7 +131,7 @@ func (h *Hub) join(sub *subscriber) error {
 	case h.cfg.MaxStreams > 0 && len(h.subs) >= h.cfg.MaxStreams:
 		h.stats.refusedInstanceLimit.Add(1)
 		return ErrInstanceLimit
-	case h.cfg.MaxStreamsPerUser > 0 && h.perUser[sub.user] >= h.cfg.MaxStreamsPerUser:
+	case h.cfg.MaxStreamsPerUser > 0 && h.presence.streams(sub.person.ID) >= h.cfg.MaxStreamsPerUser:
 		h.stats.refusedUserLimit.Add(1)
 		return ErrUserLimit
 	}
@@ -135,7 +139,7 @@ func (h *Hub) join(sub *subscriber) error {
 	sub.id = h.lastID
 	sub.stream = "s" + strconv.FormatUint(sub.id, 10)
 	h.subs[sub.id] = sub
-	h.perUser[sub.user]++
+	h.presence.join(sub.person)
 	h.stats.subscribers.Store(int64(len(h.subs)))
 	h.stats.opened.Add(1)
 	h.signal()
@@ -156,11 +160,7 @@ func (h *Hub) leave(sub *subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, sub.id)
-	if n := h.perUser[sub.user] - 1; n > 0 {
-		h.perUser[sub.user] = n
-	} else {
-		delete(h.perUser, sub.user)
-	}
+	h.presence.leave(sub.person.ID)
 	h.stats.subscribers.Store(int64(len(h.subs)))
 	h.stats.closed.Add(1)
 	if h.closed && len(h.subs) == 0 {
@@ -182,8 +182,23 @@ func (h *Hub) signal() {
 // were last told.
 func (h *Hub) Count() int { return int(h.global.Load()) }
 
+// People returns the people count of the latest broadcast: how many
+// people (GitHub accounts) hold at least one stream.
+func (h *Hub) People() int { return int(h.people.Load()) }
+
+// Online returns who is online, in the order they came online, at most
+// limit of them (all when limit is negative), and how many people are
+// online in all. Each entry's Streams counts that person's streams on
+// every instance.
+func (h *Hub) Online(limit int) (people []PersonStreams, total int) {
+	if h.cfg.CountOnly {
+		limit = 0
+	}
+	return h.presence.list(limit)
+}
+
 // Stats returns the hub's numbers.
-func (h *Hub) Stats() Stats { return h.stats.snapshot(h.global.Load()) }
+func (h *Hub) Stats() Stats { return h.stats.snapshot(h.global.Load(), h.people.Load()) }
 
 // Ready reports whether the hub takes streams: ErrClosed after Close, and
 // the Counter's Ping error where the Counter can be pinged.

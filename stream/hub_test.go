@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,14 +33,24 @@ func TestWireFormat(t *testing.T) {
 	a.waitLatest(t, 2, waitLong)
 	b.waitLatest(t, 2, waitLong)
 
+	a.waitUntil(waitLong, func(c *sseClient) bool { return c.latestOf(peopleEventName) == 2 })
 	events, _ := a.snapshot()
-	first := events[0]
+	checkOrder(t, "alice", events, nil)
+	first, second := events[0], events[1]
 	if first.Event != "user count" || first.Data != "1" || first.ID == "" || first.Retry != "1500" {
 		t.Errorf("first event %+v, want event \"user count\", data 1, an id and retry 1500", first)
 	}
-	for _, ev := range events[1:] {
-		if ev.Retry != "" || ev.Event != "user count" || ev.ID == "" {
-			t.Errorf("later event %+v, want an id, event \"user count\" and no retry", ev)
+	if second.Event != "people count" || second.Data != "1" || second.Retry != "" {
+		t.Errorf("second event %+v, want event \"people count\", data 1 and no retry", second)
+	}
+	for _, ev := range events[2:] {
+		if ev.Retry != "" || ev.ID == "" {
+			t.Errorf("later event %+v, want an id and no retry", ev)
+		}
+		switch ev.Event {
+		case "user count", "people count", "user":
+		default:
+			t.Errorf("later event %+v has an unknown name", ev)
 		}
 	}
 	// No replay log grows behind the stream (r3labs' AutoReplay is off).
@@ -138,7 +149,7 @@ func TestLimits(t *testing.T) {
 			// Directly: the error, and not a byte written.
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodGet, "/events", nil)
-			if err := s.hub.Serve(rec, req, tc.refused); !errors.Is(err, tc.wantErr) {
+			if err := s.hub.Serve(rec, req, testPerson(tc.refused)); !errors.Is(err, tc.wantErr) {
 				t.Fatalf("Serve = %v, want %v", err, tc.wantErr)
 			}
 			if rec.Body.Len() != 0 || len(rec.Header()) != 0 || rec.Flushed {
@@ -213,9 +224,10 @@ func TestClientStreamAndLastEventIDIgnored(t *testing.T) {
 				t.Errorf("case %d: subscriber stream %s missing", i, id)
 			}
 		}
+		c.waitUntil(waitLong, func(c *sseClient) bool { return c.latestOf(peopleEventName) == 2 })
 		events, _ := c.snapshot()
-		if len(events) != 1 || events[0].Data != "2" {
-			t.Errorf("case %d: events %+v, want exactly one count of 2 (no replay)", i, events)
+		if len(events) != 2 || events[0].Data != "2" || events[1].Event != peopleEventName || events[1].Data != "2" {
+			t.Errorf("case %d: events %+v, want exactly the counts, 2 and 2 (no replay)", i, events)
 		}
 		c.close()
 		watcher.waitLatest(t, 1, waitLong)
@@ -256,11 +268,11 @@ func TestCoalescing(t *testing.T) {
 	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
 	watcher.waitLatest(t, 1, waitLong)
 
-	const burst = 200
+	const burst, people = 200, 10
 	errs := make(chan error, burst)
 	for i := range burst {
 		go func() {
-			c, err := dialStream(t, s.addr(), "u"+strconv.Itoa(i), dialOptions{local: fmt.Sprintf("127.0.0.%d", 1+i%4)})
+			c, err := dialStream(t, s.addr(), "u"+strconv.Itoa(i%people), dialOptions{local: fmt.Sprintf("127.0.0.%d", 1+i%4)})
 			if err == nil && c.resp.StatusCode != http.StatusOK {
 				err = fmt.Errorf("status %d", c.resp.StatusCode)
 			}
@@ -273,12 +285,38 @@ func TestCoalescing(t *testing.T) {
 		}
 	}
 	watcher.waitLatest(t, burst+1, waitLong)
+	// A cycle's user events follow its counts on the wire.
+	watcher.waitUntil(waitLong, func(c *sseClient) bool {
+		return c.latestOf(peopleEventName) == people+1 && len(c.announcements(t)) >= people
+	})
 	events, _ := watcher.snapshot()
 	checkOrder(t, "watcher", events, nil)
-	if len(events) >= 50 {
-		t.Errorf("a burst of %d joins sent the watcher %d events, want far fewer", burst, len(events))
+	counts, announced := 0, map[string]int{}
+	for _, ev := range events {
+		switch ev.Event {
+		case countEventName, peopleEventName:
+			counts++
+		case userEventName:
+			var u userPayload
+			if err := json.Unmarshal([]byte(ev.Data), &u); err != nil {
+				t.Fatalf("user event %q: %v", ev.Data, err)
+			}
+			announced[u.Login]++
+		}
 	}
-	t.Logf("%d joins reached the watcher in %d events", burst, len(events))
+	if counts >= 50 {
+		t.Errorf("a burst of %d joins sent the watcher %d count events, want far fewer", burst, counts)
+	}
+	// One announcement per person, however many streams they opened.
+	if len(announced) != people {
+		t.Errorf("announced %d people, want %d: %v", len(announced), people, announced)
+	}
+	for login, n := range announced {
+		if n != 1 {
+			t.Errorf("%s announced %d times, want once", login, n)
+		}
+	}
+	t.Logf("%d joins by %d people reached the watcher in %d count events and %d announcements", burst, people, counts, len(events)-counts)
 }
 
 func TestReady(t *testing.T) {

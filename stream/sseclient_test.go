@@ -18,6 +18,9 @@ import (
 	"time"
 )
 
+// testPerson is the person of a test stream: id and login alike.
+func testPerson(id string) Person { return Person{ID: id, Login: id} }
+
 // userHeader names the user a test request acts for; the real handlers
 // take it from the session instead.
 const userHeader = "X-Test-User"
@@ -54,7 +57,7 @@ func newTestServer(t testing.TB, cfg Config, setup ...func(*httptest.Server)) *t
 func (s *testServer) serveEvents(w http.ResponseWriter, r *http.Request) {
 	s.serving.Add(1)
 	defer s.serving.Add(-1)
-	err := s.hub.Serve(w, r, r.Header.Get(userHeader))
+	err := s.hub.Serve(w, r, testPerson(r.Header.Get(userHeader)))
 	switch {
 	case errors.Is(err, ErrUserLimit), errors.Is(err, ErrInstanceLimit):
 		http.Error(w, err.Error(), http.StatusTooManyRequests)
@@ -258,18 +261,24 @@ func (c *sseClient) snapshot() (events []sseEvent, comments int) {
 	return append([]sseEvent(nil), c.events...), len(c.comments)
 }
 
-// latest returns the value of the last count event, or -1 before the first.
-func (c *sseClient) latest() int {
+// latest returns the value of the last "user count" event, or -1 before the first.
+func (c *sseClient) latest() int { return c.latestOf(countEventName) }
+
+// latestOf returns the value of the last event named name, or -1 before the first.
+func (c *sseClient) latestOf(name string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.events) == 0 {
-		return -1
+	for i := len(c.events) - 1; i >= 0; i-- {
+		if c.events[i].Event != name {
+			continue
+		}
+		n, err := strconv.Atoi(c.events[i].Data)
+		if err != nil {
+			return -2
+		}
+		return n
 	}
-	n, err := strconv.Atoi(c.events[len(c.events)-1].Data)
-	if err != nil {
-		return -2
-	}
-	return n
+	return -1
 }
 
 // waitUntil polls cond whenever something is read, until it holds or

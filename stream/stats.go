@@ -8,6 +8,10 @@ type Stats struct {
 	Subscribers int64
 	// Global is the count subscribers were last told (see Hub.Count).
 	Global int64
+	// People is the people count subscribers were last told (see Hub.People).
+	People int64
+	// Announcements counts "user" events made (each sent to every subscriber).
+	Announcements uint64
 	// Opened is how many streams were accepted since start.
 	Opened uint64
 	// Closed is how many accepted streams have ended since start.
@@ -33,9 +37,10 @@ type Stats struct {
 }
 
 // liveStats holds the atomically updated numbers behind Stats, but for
-// Global, which is the hub's own state (Hub.global).
+// Global and People, which are the hub's own state (Hub.global, Hub.people).
 type liveStats struct {
 	subscribers          atomic.Int64
+	announcements        atomic.Uint64
 	opened               atomic.Uint64
 	closed               atomic.Uint64
 	refusedUserLimit     atomic.Uint64
@@ -47,11 +52,14 @@ type liveStats struct {
 	skipped              atomic.Uint64
 }
 
-// snapshot returns the numbers now, with global as Stats.Global.
-func (c *liveStats) snapshot(global int64) Stats {
+// snapshot returns the numbers now, with the hub's own global and
+// people counts as Stats.Global and Stats.People.
+func (c *liveStats) snapshot(global, people int64) Stats {
 	return Stats{
 		Subscribers:          c.subscribers.Load(),
 		Global:               global,
+		People:               people,
+		Announcements:        c.announcements.Load(),
 		Opened:               c.opened.Load(),
 		Closed:               c.closed.Load(),
 		RefusedUserLimit:     c.refusedUserLimit.Load(),

@@ -26,7 +26,7 @@ func smallSendBuffers(ts *httptest.Server) {
 func userStreams(h *Hub, user string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.perUser[user]
+	return h.presence.streams(user)
 }
 
 // TestStuckClient holds a real TCP client that never reads beside three
@@ -108,7 +108,7 @@ func fillBuffers(t *testing.T, s *testServer, counter *offsetCounter, user strin
 	s.hub.mu.Lock()
 	var stuck *subscriber
 	for _, sub := range s.hub.subs {
-		if sub.user == user {
+		if sub.person.ID == user {
 			stuck = sub
 		}
 	}

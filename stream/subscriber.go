@@ -6,7 +6,7 @@ import "context"
 type subscriber struct {
 	id     uint64 // join order; also names the r3labs stream
 	stream string // the r3labs stream id, "s<id>"
-	user   string
+	person Person
 	cancel context.CancelFunc // ends the stream's request context
 	w      *responseWriter
 
@@ -14,9 +14,11 @@ type subscriber struct {
 	// subscriber with its stream, so published events reach it.
 	registered bool
 
-	// sent is the version of the last count event handed to the stream.
-	// Only the broadcaster goroutine touches it.
-	sent uint64
+	// sent is the id of the last event handed to the stream (0: none yet),
+	// cursor the id of the last event log entry it accounted for. Only
+	// the broadcaster goroutine touches them.
+	sent   uint64
+	cursor uint64
 }
 
 // end stops the stream from outside its goroutine: the request context is

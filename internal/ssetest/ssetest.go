@@ -153,8 +153,8 @@ func (s *Stream) Wait(timeout time.Duration, cond func(events []Event, comments 
 		ok := cond(s.events, s.comments, s.err != nil)
 		changed, events, err := s.changed, len(s.events), s.err
 		last := ""
-		if events > 0 {
-			last = s.events[events-1].Data
+		if ev, ok := lastOf(s.events, CountEvent); ok {
+			last = ev.Data
 		}
 		s.mu.Unlock()
 		if ok {
@@ -163,16 +163,35 @@ func (s *Stream) Wait(timeout time.Duration, cond func(events []Event, comments 
 		select {
 		case <-changed:
 		case <-deadline.C:
-			return fmt.Errorf("condition not met within %v: %d events, last data %q, ended: %v", timeout, events, last, err)
+			return fmt.Errorf("condition not met within %v: %d events, last count %q, ended: %v", timeout, events, last, err)
 		}
 	}
 }
 
-// WaitLast waits until the latest event's data is want.
+// CountEvent is the name of the event carrying the number of streams.
+const CountEvent = "user count"
+
+// WaitLast waits until the latest "user count" event's data is want.
 func (s *Stream) WaitLast(timeout time.Duration, want string) error {
+	return s.WaitLastOf(timeout, CountEvent, want)
+}
+
+// WaitLastOf waits until the latest event named name has data want.
+func (s *Stream) WaitLastOf(timeout time.Duration, name, want string) error {
 	return s.Wait(timeout, func(events []Event, _ []string, _ bool) bool {
-		return len(events) > 0 && events[len(events)-1].Data == want
+		ev, ok := lastOf(events, name)
+		return ok && ev.Data == want
 	})
+}
+
+// lastOf returns the latest event named name in events.
+func lastOf(events []Event, name string) (Event, bool) {
+	for i := len(events) - 1; i >= 0; i-- {
+		if events[i].Event == name {
+			return events[i], true
+		}
+	}
+	return Event{}, false
 }
 
 // WaitEnd waits until the server ends the stream.
@@ -180,14 +199,14 @@ func (s *Stream) WaitEnd(timeout time.Duration) error {
 	return s.Wait(timeout, func(_ []Event, _ []string, ended bool) bool { return ended })
 }
 
-// Last returns the latest event, if any.
-func (s *Stream) Last() (Event, bool) {
+// Last returns the latest "user count" event, if any.
+func (s *Stream) Last() (Event, bool) { return s.LastOf(CountEvent) }
+
+// LastOf returns the latest event named name, if any.
+func (s *Stream) LastOf(name string) (Event, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.events) == 0 {
-		return Event{}, false
-	}
-	return s.events[len(s.events)-1], true
+	return lastOf(s.events, name)
 }
 
 // Close hangs up and waits for the reader to stop.

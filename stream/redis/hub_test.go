@@ -66,7 +66,7 @@ func newHubServer(t *testing.T, c *Counter) *httptest.Server {
 	t.Helper()
 	hub := stream.NewHub(stream.Config{Counter: c, Logger: testLogger(t)})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := hub.Serve(w, r, r.Header.Get("X-User")); err != nil {
+		if err := hub.Serve(w, r, stream.Person{ID: r.Header.Get("X-User"), Login: r.Header.Get("X-User")}); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
 	}))
