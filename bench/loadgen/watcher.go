@@ -20,7 +20,9 @@ import (
 const lineBufferSize = 256
 
 // watcher is one open /events stream and what it has been told. Its reader
-// goroutine parses only the id: and data: fields of each event.
+// goroutine parses only the id:, event: and data: fields of each event;
+// the counts are the "user count" events, and the others ("people count",
+// "user") are only counted and checked for their ids.
 type watcher struct {
 	cancel context.CancelFunc
 	body   io.ReadCloser
@@ -35,6 +37,8 @@ type watcher struct {
 	count     int       // data of the latest count event
 	changedAt time.Time // arrival of the event that made count what it is
 	events    int       // count events received
+	others    int       // other events received (people count, user)
+	lastID    uint64    // id of the latest event of any kind
 	// backwards counts events whose id was lower than the one before it;
 	// mismatched counts events that repeated the last id with another count.
 	backwards, mismatched int
@@ -87,8 +91,8 @@ func (w *watcher) read() {
 	defer close(w.done)
 	br := bufio.NewReaderSize(w.body, lineBufferSize)
 	var (
-		id, data       []byte
-		hasID, hasData bool
+		id, data, evName []byte
+		hasID, hasData   bool
 	)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -109,9 +113,9 @@ func (w *watcher) read() {
 		switch {
 		case len(line) == 0:
 			if hasData {
-				w.record(id, hasID, data, time.Now())
+				w.record(id, hasID, evName, data, time.Now())
 			}
-			hasID, hasData = false, false
+			hasID, hasData, evName = false, false, evName[:0]
 		case line[0] == ':': // a comment: the heartbeat
 		default:
 			name, value, _ := bytes.Cut(line, []byte(":"))
@@ -121,14 +125,21 @@ func (w *watcher) read() {
 				id, hasID = append(id[:0], value...), true
 			case "data":
 				data, hasData = append(data[:0], value...), true
+			case "event":
+				evName = append(evName[:0], value...)
 			}
 		}
 	}
 }
 
-// record takes in one count event that arrived at t.
-func (w *watcher) record(rawID []byte, hasID bool, rawData []byte, t time.Time) {
-	count, err := strconv.Atoi(string(rawData))
+// record takes in one event that arrived at t.
+func (w *watcher) record(rawID []byte, hasID bool, name, rawData []byte, t time.Time) {
+	isCount := len(name) == 0 || string(name) == "user count"
+	var count int
+	var err error
+	if isCount {
+		count, err = strconv.Atoi(string(rawData))
+	}
 	var version uint64
 	if err == nil && hasID {
 		version, err = strconv.ParseUint(string(rawID), 10, 64)
@@ -139,13 +150,16 @@ func (w *watcher) record(rawID []byte, hasID bool, rawData []byte, t time.Time) 
 		w.malformed++
 		return
 	}
-	if w.events > 0 {
-		switch {
-		case version < w.version:
-			w.backwards++
-		case version == w.version && count != w.count:
-			w.mismatched++
-		}
+	if w.events+w.others > 0 && version < w.lastID {
+		w.backwards++
+	}
+	w.lastID = max(w.lastID, version)
+	if !isCount {
+		w.others++
+		return
+	}
+	if w.events > 0 && version == w.version && count != w.count {
+		w.mismatched++
 	}
 	if w.events == 0 || count != w.count {
 		w.changedAt = t
@@ -205,6 +219,7 @@ type state struct {
 	count                 int
 	changedAt             time.Time
 	events                int
+	others                int
 	backwards, mismatched int
 	malformed             int
 	lo, hi                int
@@ -216,7 +231,7 @@ func (w *watcher) snapshot() state {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return state{
-		version: w.version, count: w.count, changedAt: w.changedAt, events: w.events,
+		version: w.version, count: w.count, changedAt: w.changedAt, events: w.events, others: w.others,
 		backwards: w.backwards, mismatched: w.mismatched, malformed: w.malformed,
 		lo: w.lo, hi: w.hi, readErr: w.readErr,
 	}
