@@ -86,27 +86,12 @@ type parser func(line string) (count string, ok bool)
 func plainLines(line string) (string, bool) { return line, true }
 
 // sseCounts returns a parser of a raw event stream (what curl -N prints)
-// that gives the data of every "user count" event. The fields of an event
-// may come in any order (r3labs writes id, data, event); a blank line ends
-// it.
+// that gives the data of every "user count" event.
 func sseCounts() parser {
-	var event string
-	var data []string
+	var p ssetest.Parser
 	return func(line string) (string, bool) {
-		if line == "" {
-			name, value := event, strings.Join(data, "\n")
-			event, data = "", nil
-			return value, name == "user count"
-		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "event":
-			event = value
-		case "data":
-			data = append(data, value)
-		}
-		return "", false
+		ev, ok := p.Line(line)
+		return ev.Data, ok && ev.Event == "user count"
 	}
 }
 

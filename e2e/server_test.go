@@ -5,22 +5,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"html"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/internal/devsignin"
 	"github.com/headcount/headcount/internal/fakegithub"
+	"github.com/headcount/headcount/internal/poll"
 	"github.com/headcount/headcount/internal/testserver"
 )
 
@@ -130,131 +127,42 @@ func newClient(t *testing.T) *http.Client {
 	return &http.Client{Jar: jar, Transport: tr}
 }
 
-// devSignIn signs login in on a dev-mode server over plain HTTP, as a
-// browser without JavaScript would: follow "Sign in with GitHub" to the dev
-// provider's form, post it back with the user name, follow the redirects
-// home. The client's jar then holds the session cookie.
-func devSignIn(t *testing.T, client *http.Client, base, login string) {
-	t.Helper()
-	// The dev sign-in form, as templates/dev-authorize.html renders it.
-	formActionRE := regexp.MustCompile(`<form[^>]*\saction="([^"]*)"`)
-	hiddenInputRE := regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-
-	formURL, body := get(ctx, t, client, base+"/auth/github")
-	if !strings.Contains(body, `id="login"`) {
-		t.Fatalf("GET /auth/github led to %s, which has no #login field:\n%s", formURL, body)
-	}
-	m := formActionRE.FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no <form action=...> on the dev sign-in page %s:\n%s", formURL, body)
-	}
-	action, err := formURL.Parse(html.UnescapeString(m[1]))
-	if err != nil {
-		t.Fatalf("form action %q: %v", m[1], err)
-	}
-	form := url.Values{"login": {login}}
-	for _, f := range hiddenInputRE.FindAllStringSubmatch(body, -1) {
-		form.Set(html.UnescapeString(f[1]), html.UnescapeString(f[2]))
-	}
-	if form.Get("state") == "" {
-		t.Fatalf("the dev sign-in form carries no state:\n%s", body)
-	}
-
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	home, body := do(t, client, req)
-	if home.Path != "/" || !strings.Contains(body, `id="user-name"`) {
-		t.Fatalf("posting the dev sign-in form ended at %s, not on the signed-in home page:\n%s", home, body)
-	}
-}
-
-// newToken asks for a bearer token with the client's session cookie.
-func newToken(t *testing.T, client *http.Client, base string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/token", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, body := do(t, client, req)
-	var answer struct {
-		Token     string `json:"token"`
-		ExpiresAt string `json:"expires_at"`
-	}
-	if err := json.Unmarshal([]byte(body), &answer); err != nil || answer.Token == "" {
-		t.Fatalf("POST /api/token answered %q (%v), want {\"token\": ...}", body, err)
-	}
-	if _, err := time.Parse(time.RFC3339, answer.ExpiresAt); err != nil {
-		t.Errorf("POST /api/token: expires_at %q is not RFC 3339: %v", answer.ExpiresAt, err)
-	}
-	return answer.Token
-}
-
-// signInForToken signs login in on a dev-mode server and returns a bearer
-// token for command-line clients, as a user copying it would get.
+// signInForToken signs login in on a dev-mode server, as a browser
+// without JavaScript would, checks that it ends on the signed-in page, and
+// returns a bearer token for command-line clients, as a user copying it
+// would get.
 func signInForToken(t *testing.T, srv *testserver.Server, login string) string {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
 	client := newClient(t)
-	devSignIn(t, client, srv.URL(), login)
-	return newToken(t, client, srv.URL())
-}
-
-// get fetches u, following redirects, and wants a 200.
-func get(ctx context.Context, t *testing.T, client *http.Client, u string) (*url.URL, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if _, err := devsignin.SignIn(ctx, client, srv.URL(), login); err != nil {
+		t.Fatalf("dev sign-in as %s: %v", login, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL()+"/", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return do(t, client, req)
-}
-
-// do sends req, following redirects, and wants a 200; it returns where the
-// redirects ended and the body.
-func do(t *testing.T, client *http.Client, req *http.Request) (*url.URL, string) {
-	t.Helper()
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		t.Fatalf("GET /: %v", err)
 	}
-	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `id="user-name"`) {
+		t.Fatalf("after signing in, GET / is not the signed-in home page (status %d, %v):\n%s", resp.StatusCode, err, body)
+	}
+	tok, err := devsignin.NewToken(ctx, client, srv.URL())
 	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
+		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: status %d (at %s), want 200:\n%s", req.Method, req.URL, resp.StatusCode, resp.Request.URL, body)
-	}
-	return resp.Request.URL, string(body)
+	return tok.Token
 }
 
 // waitSubscribers waits until the server itself holds want streams.
 func waitSubscribers(t *testing.T, srv *testserver.Server, want int64) {
 	t.Helper()
-	if err := pollUntil(waitTimeout, func() bool { return srv.Hub().Stats().Subscribers == want }); err != nil {
+	if err := poll.Until(waitTimeout, func() bool { return srv.Hub().Stats().Subscribers == want }); err != nil {
 		t.Fatalf("the server holds %d streams, want %d: %v", srv.Hub().Stats().Subscribers, want, err)
 	}
-}
-
-// pollUntil checks cond every few milliseconds until it holds or timeout
-// passes.
-func pollUntil(timeout time.Duration, cond func() bool) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			return fmt.Errorf("still not so after %v", timeout)
-		case <-tick.C:
-		}
-	}
-	return nil
 }

@@ -1,16 +1,18 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/internal/devsignin"
 	"github.com/headcount/headcount/internal/fakegithub"
+	"github.com/headcount/headcount/internal/poll"
 	"github.com/headcount/headcount/internal/ssetest"
 	"github.com/headcount/headcount/internal/testserver"
 	"github.com/headcount/headcount/stream"
@@ -162,21 +164,10 @@ func (e *env) signIn(c *http.Client, u fakegithub.User) {
 // devSignIn walks the dev identity provider's flow as login in browser c.
 func (e *env) devSignIn(c *http.Client, login string) {
 	e.t.Helper()
-	authURL := e.beginSignIn(c)
-	resp, body := get(e.t, c, authURL.String())
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="login"`) {
-		e.t.Fatalf("dev authorize form: status %d", resp.StatusCode)
-	}
-	q := authURL.Query()
-	form := url.Values{"login": {login}, "state": {q.Get("state")}, "client_id": {q.Get("client_id")}, "redirect_uri": {q.Get("redirect_uri")}}
-	resp, body = do(e.t, c, http.MethodPost, e.url+"/dev/github/login/oauth/authorize", strings.NewReader(form.Encode()),
-		"Content-Type", "application/x-www-form-urlencoded")
-	if resp.StatusCode != http.StatusSeeOther {
-		e.t.Fatalf("dev authorize POST: status %d: %s", resp.StatusCode, body)
-	}
-	resp, body = get(e.t, c, resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusSeeOther {
-		e.t.Fatalf("callback: status %d: %s", resp.StatusCode, body)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	if _, err := devsignin.SignIn(ctx, c, e.url, login); err != nil {
+		e.t.Fatalf("dev sign-in as %s: %v", login, err)
 	}
 }
 
@@ -214,12 +205,8 @@ func (e *env) stream(c *http.Client, header ...string) *ssetest.Stream {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTime)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if err := poll.Until(waitTime, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
 

@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/headcount/headcount/internal/poll"
+	"github.com/headcount/headcount/internal/ssetest"
 )
 
 // testPerson is the person of a test stream: id and login alike.
@@ -33,7 +36,8 @@ type testServer struct {
 }
 
 // newTestServer starts a hub with cfg behind a real loopback HTTP server
-// that answers refusals the way the handlers do. Cleanup closes both.
+// that answers a refusal with an error status (429 for either limit, 503
+// when closed; the real statuses are handlers/events.go's). Cleanup closes both.
 // Each setup function may adjust the server before it starts.
 func newTestServer(t testing.TB, cfg Config, setup ...func(*httptest.Server)) *testServer {
 	t.Helper()
@@ -71,12 +75,7 @@ func (s *testServer) serveEvents(w http.ResponseWriter, r *http.Request) {
 func (s *testServer) addr() string { return s.ts.Listener.Addr().String() }
 
 // sseEvent is one dispatched event as a client sees it.
-type sseEvent struct {
-	ID    string
-	Event string
-	Data  string
-	Retry string
-}
+type sseEvent = ssetest.Event
 
 // sseClient reads one SSE response over its own TCP connection.
 type sseClient struct {
@@ -198,13 +197,11 @@ func (c *sseClient) reset() {
 	c.close()
 }
 
-// read parses the event stream until it ends, following the SSE rules a
-// browser applies: fields until a blank line, then dispatch.
+// read parses the event stream until it ends, by ssetest.Parser's rules.
 func (c *sseClient) read() {
 	defer close(c.done)
 	br := bufio.NewReader(c.resp.Body)
-	var ev sseEvent
-	var hasField bool
+	var p ssetest.Parser
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
@@ -215,34 +212,18 @@ func (c *sseClient) read() {
 			return
 		}
 		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case line == "":
-			if hasField {
-				c.mu.Lock()
-				c.events = append(c.events, ev)
-				c.mu.Unlock()
-				c.notify()
-			}
-			ev, hasField = sseEvent{}, false
-		case strings.HasPrefix(line, ":"):
+		if _, ok := ssetest.Comment(line); ok {
 			c.mu.Lock()
 			c.comments = append(c.comments, time.Now())
 			c.mu.Unlock()
 			c.notify()
-		default:
-			name, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			hasField = true
-			switch name {
-			case "id":
-				ev.ID = value
-			case "event":
-				ev.Event = value
-			case "data":
-				ev.Data = value
-			case "retry":
-				ev.Retry = value
-			}
+			continue
+		}
+		if ev, ok := p.Line(line); ok {
+			c.mu.Lock()
+			c.events = append(c.events, ev)
+			c.mu.Unlock()
+			c.notify()
 		}
 	}
 }
@@ -318,21 +299,10 @@ func (c *sseClient) waitEnded(timeout time.Duration) bool {
 	}
 }
 
-// eventually polls cond every few milliseconds until it holds or timeout
-// passes, for conditions no client reads tell about (the hub's numbers).
+// eventually polls cond until it holds or timeout passes, for conditions
+// no client reads tell about (the hub's numbers).
 func eventually(timeout time.Duration, cond func() bool) bool {
-	const every = 2 * time.Millisecond
-	deadline := time.Now().Add(timeout)
-	for range int(timeout/every) + 1 {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(every) // the poll interval; the loop is bounded by count and deadline
-	}
-	return cond()
+	return poll.Until(timeout, cond) == nil
 }
 
 // checkOrder fails unless the client's ids strictly increase, and records

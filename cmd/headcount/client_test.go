@@ -8,13 +8,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/internal/devsignin"
+	"github.com/headcount/headcount/internal/poll"
 	"github.com/headcount/headcount/internal/ssetest"
 )
 
@@ -74,7 +75,7 @@ func awaitListening(t *testing.T, log *logBuffer, done <-chan struct{}, output f
 	t.Helper()
 	var rec map[string]string
 	stopped := false
-	if !eventually(startTimeout, func() bool {
+	if err := poll.Until(startTimeout, func() bool {
 		select {
 		case <-done:
 			stopped = true
@@ -84,7 +85,7 @@ func awaitListening(t *testing.T, log *logBuffer, done <-chan struct{}, output f
 		var ok bool
 		rec, ok = log.find("headcount listening")
 		return ok
-	}) {
+	}); err != nil {
 		t.Fatalf("no \"headcount listening\" line within %v; %s", startTimeout, output(false))
 	}
 	if stopped {
@@ -116,21 +117,6 @@ func parseRecord(line string) map[string]string {
 		rec[key] = value
 		line = rest
 	}
-}
-
-// eventually polls cond until it holds or timeout passes, and reports
-// whether it held.
-func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
-	return true
 }
 
 // newClient returns a client for the server listening on addr. It keeps
@@ -201,54 +187,17 @@ type signedIn struct {
 // does, and asks for a bearer token.
 func signIn(t *testing.T, c *http.Client, base, login string) signedIn {
 	t.Helper()
-	resp, body := fetch(t, c, newRequest(t, http.MethodGet, base+"/auth/github", nil))
-	expect(t, resp, body, http.StatusFound)
-	authorize, err := resp.Location()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	session, err := devsignin.SignIn(ctx, c, base, login)
 	if err != nil {
-		t.Fatalf("GET /auth/github: %v", err)
+		t.Fatalf("dev sign-in as %s: %v", login, err)
 	}
-	q := authorize.Query()
-	form := url.Values{
-		"login":        {login},
-		"state":        {q.Get("state")},
-		"client_id":    {q.Get("client_id")},
-		"redirect_uri": {q.Get("redirect_uri")},
-		"scope":        {q.Get("scope")},
-	}
-	action := *authorize
-	action.RawQuery = ""
-	req := newRequest(t, http.MethodPost, action.String(), strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, body = fetch(t, c, req)
-	expect(t, resp, body, http.StatusSeeOther)
-	callback, err := resp.Location()
+	tok, err := devsignin.NewToken(ctx, c, base)
 	if err != nil {
-		t.Fatalf("POST %s: %v", action.String(), err)
+		t.Fatal(err)
 	}
-	resp, body = fetch(t, c, newRequest(t, http.MethodGet, callback.String(), nil))
-	expect(t, resp, body, http.StatusSeeOther)
-
-	var s signedIn
-	baseURL, _ := url.Parse(base)
-	for _, ck := range c.Jar.Cookies(baseURL) {
-		if ck.Name == "headcount_session" {
-			s.session = ck.Value
-		}
-	}
-	if s.session == "" {
-		t.Fatalf("no headcount_session cookie after signing in as %s", login)
-	}
-
-	resp, body = fetch(t, c, newRequest(t, http.MethodPost, base+"/api/token", nil))
-	expect(t, resp, body, http.StatusOK)
-	var tok struct {
-		Token string `json:"token"`
-	}
-	if err := json.Unmarshal([]byte(body), &tok); err != nil || tok.Token == "" {
-		t.Fatalf("POST /api/token: %q is not {\"token\": ...} (%v)", body, err)
-	}
-	s.token = tok.Token
-	return s
+	return signedIn{session: session, token: tok.Token}
 }
 
 // count reads GET /api/count with a bearer token.

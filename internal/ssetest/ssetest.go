@@ -1,6 +1,9 @@
-// Package ssetest is a Server-Sent Events reader for tests: it holds one
-// stream over its own HTTP connection and keeps every event and comment it
-// reads, so a test can wait for the stream to reach a state.
+// Package ssetest is the Server-Sent Events reader of the tests: Parser
+// turns the lines of an event stream into events, by one set of rules, for
+// every test that reads one (over HTTP, a raw connection or curl's output);
+// Stream holds one stream over its own HTTP connection and keeps every
+// event and comment it reads, so a test can wait for the stream to reach a
+// state.
 package ssetest
 
 import (
@@ -17,6 +20,55 @@ import (
 // Event is one dispatched event as a client sees it.
 type Event struct {
 	ID, Event, Data, Retry string
+}
+
+// Parser reads an event stream line by line, by the SSE rules a browser
+// applies: fields until a blank line, which dispatches the event; several
+// data lines join with newlines; a line starting with a colon is a
+// comment. Unlike a browser it also dispatches an event that has fields
+// but no data, so a test sees such an event (which no server should send)
+// rather than missing it. The zero value is ready.
+type Parser struct {
+	ev     Event
+	data   []string
+	fields bool // a field line came since the last dispatch
+}
+
+// Comment reports whether line is a comment, and its text without the
+// colon and one leading space.
+func Comment(line string) (string, bool) {
+	if !strings.HasPrefix(line, ":") {
+		return "", false
+	}
+	return strings.TrimPrefix(line[1:], " "), true
+}
+
+// Line takes one line, without its line end, and returns the event it
+// dispatches, if it is the blank line ending one.
+func (p *Parser) Line(line string) (Event, bool) {
+	if line == "" {
+		ev, ok := p.ev, p.fields
+		ev.Data = strings.Join(p.data, "\n")
+		p.ev, p.data, p.fields = Event{}, nil, false
+		return ev, ok
+	}
+	if _, ok := Comment(line); ok {
+		return Event{}, false
+	}
+	field, value, _ := strings.Cut(line, ":")
+	value = strings.TrimPrefix(value, " ")
+	p.fields = true
+	switch field {
+	case "id":
+		p.ev.ID = value
+	case "event":
+		p.ev.Event = value
+	case "data":
+		p.data = append(p.data, value)
+	case "retry":
+		p.ev.Retry = value
+	}
+	return Event{}, false
 }
 
 // Stream is an open SSE response being read in the background.
@@ -67,39 +119,20 @@ func Open(t interface {
 	return s, nil
 }
 
-// read parses the stream line by line, per the SSE spec's field rules.
+// read parses the stream until it ends.
 func (s *Stream) read() {
 	defer close(s.done)
 	defer s.Response.Body.Close()
 	sc := bufio.NewScanner(s.Response.Body)
-	var ev Event
-	var data []string
+	var p Parser
 	for sc.Scan() {
 		line := sc.Text()
-		if line == "" {
-			if len(data) > 0 || ev.ID != "" || ev.Event != "" {
-				ev.Data = strings.Join(data, "\n")
-				s.update(func() { s.events = append(s.events, ev) })
-			}
-			ev, data = Event{}, nil
-			continue
-		}
-		if strings.HasPrefix(line, ":") {
-			c := strings.TrimPrefix(strings.TrimPrefix(line, ":"), " ")
+		if c, ok := Comment(line); ok {
 			s.update(func() { s.comments = append(s.comments, c) })
 			continue
 		}
-		field, value, _ := strings.Cut(line, ":")
-		value = strings.TrimPrefix(value, " ")
-		switch field {
-		case "id":
-			ev.ID = value
-		case "event":
-			ev.Event = value
-		case "data":
-			data = append(data, value)
-		case "retry":
-			ev.Retry = value
+		if ev, ok := p.Line(line); ok {
+			s.update(func() { s.events = append(s.events, ev) })
 		}
 	}
 	err := sc.Err()
