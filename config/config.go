@@ -41,8 +41,9 @@ const (
 	// (TCP_USER_TIMEOUT = Heartbeat + DeadPeerGrace): a client whose
 	// network vanishes is counted out within a heartbeat plus this.
 	DeadPeerGrace = 10 * time.Second
-	// ShutdownTimeout bounds a graceful stop: SPEC allows five seconds
-	// from the signal to the exit, and the process needs a little of it
+	// ShutdownTimeout bounds a graceful stop, every part of it (the HTTP
+	// server, the hub, the shared count): five seconds are allowed from
+	// the signal to the exit, and the process needs a little of them
 	// after the server has stopped.
 	ShutdownTimeout = 4 * time.Second
 )

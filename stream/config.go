@@ -7,7 +7,6 @@ import (
 
 // Defaults used by NewHub for the zero values of Config.
 const (
-	DefaultHeartbeat    = 15 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultRetry        = 2 * time.Second
 	DefaultCoalesce     = 25 * time.Millisecond
@@ -18,7 +17,9 @@ const (
 type Config struct {
 	// Counter is where the count lives; nil keeps it in memory (one instance).
 	Counter Counter
-	// Heartbeat is the interval of the comment keep-alives; zero means DefaultHeartbeat.
+	// Heartbeat is the interval of the comment keep-alives; zero sends none.
+	// It has no default here: the program's is HEADCOUNT_HEARTBEAT's, which
+	// config resolves.
 	Heartbeat time.Duration
 	// MaxStreams caps the streams this instance holds at once; zero means no limit.
 	MaxStreams int
@@ -53,9 +54,6 @@ type Config struct {
 func (cfg Config) withDefaults() Config {
 	if cfg.Counter == nil {
 		cfg.Counter = Memory{}
-	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = DefaultHeartbeat
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout

@@ -8,9 +8,13 @@ import "time"
 // gets no beat: the event keeps it alive, and beats piling up in its
 // buffer would crowd out the counts (a stream too slow for the beats would
 // never get the latest count). If that event is stuck, the write deadline
-// drops the client.
+// drops the client. With no Heartbeat it only waits for Close.
 func (h *Hub) runHeartbeat() {
 	defer h.workers.Done()
+	if h.cfg.Heartbeat <= 0 {
+		<-h.stop
+		return
+	}
 	ticker := time.NewTicker(h.cfg.Heartbeat)
 	defer ticker.Stop()
 	ev := heartbeatEvent()

@@ -34,8 +34,9 @@ const (
 	// change subscription.
 	confirmTimeout = 5 * time.Second
 	// closeTimeout bounds the removal of this instance's count in Close
-	// (waiting for a Store in flight included), so a shutdown stays within
-	// the SPEC's five seconds when Redis hangs.
+	// (waiting for a Store in flight included), so Close returns when
+	// Redis hangs. The program's stop has one budget of its own
+	// (config.ShutdownTimeout), which also bounds its wait for Close.
 	closeTimeout = 2 * time.Second
 	// resubscribeMin is the first pause before the change subscription is
 	// made again after it broke; the pause doubles up to Refresh.
