@@ -1,6 +1,7 @@
 // Package redis is the shared back end of the count: a stream.Counter that
 // lets every headcount instance on one Redis (and one key prefix) report
-// the same global number of subscribers.
+// the same global number of subscribers, and a stream.Roster that makes
+// who is online (per person, their streams on every instance) global.
 //
 // Each instance keeps its local count in Redis under a deadline it renews
 // every Refresh. An instance that stops renewing (it crashed, or lost
@@ -54,7 +55,10 @@ type Counter struct {
 	channel string
 	store   *goredis.Script
 	remove  *goredis.Script
-	ttlMS   int64
+	// people and peopleKeys keep who is online (people.go).
+	people     *goredis.Script
+	peopleKeys []string
+	ttlMS      int64
 
 	// changes has one slot: a pending signal that the global count may
 	// have changed elsewhere.
@@ -109,15 +113,17 @@ func New(ctx context.Context, rawURL string, opts Options) (*Counter, error) {
 	}
 
 	c := &Counter{
-		opts:    opts,
-		client:  client,
-		keys:    []string{opts.Prefix + ":counts", opts.Prefix + ":deadlines"},
-		channel: opts.Prefix + ":changes",
-		store:   goredis.NewScript(storeScript),
-		remove:  goredis.NewScript(removeScript),
-		ttlMS:   opts.InstanceTTL.Milliseconds(),
-		changes: make(chan struct{}, 1),
-		sem:     make(chan struct{}, 1),
+		opts:       opts,
+		client:     client,
+		keys:       []string{opts.Prefix + ":counts", opts.Prefix + ":deadlines"},
+		channel:    opts.Prefix + ":changes",
+		store:      goredis.NewScript(storeScript),
+		remove:     goredis.NewScript(removeScript),
+		people:     goredis.NewScript(peopleScript),
+		peopleKeys: peopleKeys(opts.Prefix, opts.InstanceID),
+		ttlMS:      opts.InstanceTTL.Milliseconds(),
+		changes:    make(chan struct{}, 1),
+		sem:        make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
@@ -218,6 +224,9 @@ func (c *Counter) leave(ctx context.Context) error {
 	if err := c.remove.Run(ctx, c.client, c.keys, c.opts.InstanceID, c.channel).Err(); err != nil {
 		return fmt.Errorf("redis: removing this instance's count: %w", err)
 	}
+	if _, err := c.refreshPeople(ctx, "leave"); err != nil {
+		return fmt.Errorf("redis: removing this instance's people: %w", err)
+	}
 	return nil
 }
 
@@ -289,6 +298,13 @@ func (c *Counter) runRefresher() {
 		}
 		ctx, cancel := context.WithTimeout(c.ctx, c.opts.Refresh)
 		global, changed, err := c.run(ctx, nil)
+		if err == nil {
+			// Renews this instance's people and takes those of instances
+			// found dead out, so they leave even where nobody joins.
+			var gone bool
+			gone, err = c.refreshPeople(ctx, "refresh")
+			changed = changed || gone
+		}
 		cancel()
 		switch {
 		case err != nil && c.ctx.Err() != nil:

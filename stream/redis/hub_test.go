@@ -60,13 +60,29 @@ func TestHubsShareTheCount(t *testing.T) {
 }
 
 // newHubServer serves a Hub counting through c on a real loopback HTTP
-// server, the user taken from the X-User header. Cleanup closes the hub
-// and the server before c (cleanups run last-registered first).
+// server, the user taken from the X-User header (id and login) and
+// X-Name. Cleanup closes the hub and the server before c (cleanups run
+// last-registered first).
 func newHubServer(t *testing.T, c *Counter) *httptest.Server {
 	t.Helper()
-	hub := stream.NewHub(stream.Config{Counter: c, Logger: testLogger(t)})
+	_, ts := newHub(t, c)
+	return ts
+}
+
+// newHub is newHubServer that also returns the hub.
+func newHub(t *testing.T, c *Counter) (*stream.Hub, *httptest.Server) {
+	t.Helper()
+	return newHubWith(t, stream.Config{Counter: c})
+}
+
+// newHubWith is newHub with the hub configured by cfg.
+func newHubWith(t *testing.T, cfg stream.Config) (*stream.Hub, *httptest.Server) {
+	t.Helper()
+	cfg.Logger = testLogger(t)
+	hub := stream.NewHub(cfg)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := hub.Serve(w, r, stream.Person{ID: r.Header.Get("X-User"), Login: r.Header.Get("X-User")}); err != nil {
+		p := stream.Person{ID: r.Header.Get("X-User"), Login: r.Header.Get("X-User"), Name: r.Header.Get("X-Name")}
+		if err := hub.Serve(w, r, p); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
 	}))
@@ -78,7 +94,7 @@ func newHubServer(t *testing.T, c *Counter) *httptest.Server {
 		}
 		ts.Close()
 	})
-	return ts
+	return hub, ts
 }
 
 // sseStream is one client holding GET /events.
@@ -88,7 +104,13 @@ type sseStream struct{ *ssetest.Stream }
 // cleanup closes it.
 func openStream(t *testing.T, ts *httptest.Server, user string) *sseStream {
 	t.Helper()
-	s, err := ssetest.Open(t, ts.Client(), ts.URL+"/events", http.Header{"X-User": {user}})
+	return openStreamAs(t, ts, user, "")
+}
+
+// openStreamAs is openStream for a user with a display name.
+func openStreamAs(t *testing.T, ts *httptest.Server, user, name string) *sseStream {
+	t.Helper()
+	s, err := ssetest.Open(t, ts.Client(), ts.URL+"/events", http.Header{"X-User": {user}, "X-Name": {name}})
 	if err != nil {
 		t.Fatalf("GET /events as %s: %v", user, err)
 	}
