@@ -6,13 +6,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/headcount/headcount/internal/fdlimit"
 )
 
 // GitHub's own endpoints, used when no GITHUB_*_URL variable overrides them.
@@ -88,14 +88,30 @@ type Config struct {
 	// DevLogin allows dev sign-in mode on a non-loopback address
 	// (HEADCOUNT_DEV_LOGIN=1).
 	DevLogin bool
+	// TLSCert and TLSKey are PEM files (HEADCOUNT_TLS_CERT,
+	// HEADCOUNT_TLS_KEY); with both set the server speaks HTTPS and HTTP/2.
+	TLSCert, TLSKey string
+	// MetricsAddr, when set, is the only address that serves /metrics
+	// (HEADCOUNT_METRICS_ADDR).
+	MetricsAddr string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (HEADCOUNT_TRUSTED_PROXIES); empty trusts none.
+	TrustedProxies []netip.Prefix
+	// LogFormat is "text" or "json" (HEADCOUNT_LOG_FORMAT).
+	LogFormat string
+	// LogLevel is the least level logged (HEADCOUNT_LOG_LEVEL).
+	LogLevel slog.Level
 }
+
+// TLS reports whether the server serves HTTPS itself.
+func (c Config) TLS() bool { return c.TLSCert != "" }
 
 // DevMode reports whether sign-in goes through the built-in development
 // identity provider instead of GitHub.
 func (c Config) DevMode() bool { return c.GitHubKey == "" }
 
-// PublicURL is BaseURL, or, when it is not set, http://localhost with the
-// port of addr, the address the program listens on.
+// PublicURL is BaseURL, or, when it is not set, http://localhost (https
+// with TLS) with the port of addr, the address the program listens on.
 func (c Config) PublicURL(addr net.Addr) string {
 	if c.BaseURL != "" {
 		return c.BaseURL
@@ -104,12 +120,19 @@ func (c Config) PublicURL(addr net.Addr) string {
 	if a, ok := addr.(*net.TCPAddr); ok {
 		port = a.Port
 	}
-	return fmt.Sprintf("http://localhost:%d", port)
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://localhost:%d", scheme, port)
 }
 
 // Secure reports whether the public URL is https, which makes every
-// cookie Secure (and __Host- named).
-func (c Config) Secure() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+// cookie Secure (and __Host- named): an https base URL, or TLS served
+// here with no base URL set.
+func (c Config) Secure() bool {
+	return strings.HasPrefix(c.BaseURL, "https://") || (c.BaseURL == "" && c.TLS())
+}
 
 // Load reads the environment through getenv and returns the checked
 // configuration with every default resolved, so nothing downstream
@@ -117,79 +140,59 @@ func (c Config) Secure() bool { return strings.HasPrefix(c.BaseURL, "https://") 
 // line. The default stream limit follows the open-file limit in force, so
 // a program that raises its limit (fdlimit.Raise) does so before Load.
 func Load(getenv func(string) string) (Config, error) {
-	c := Config{
-		Addr:             or(getenv("HEADCOUNT_ADDR"), DefaultAddr),
-		GitHubKey:        getenv("GITHUB_KEY"),
-		GitHubSecret:     getenv("GITHUB_SECRET"),
-		GitHubAuthURL:    or(getenv("GITHUB_AUTH_URL"), DefaultGitHubAuthURL),
-		GitHubTokenURL:   or(getenv("GITHUB_TOKEN_URL"), DefaultGitHubTokenURL),
-		GitHubProfileURL: or(getenv("GITHUB_PROFILE_URL"), DefaultGitHubProfileURL),
-		GitHubEmailURL:   or(getenv("GITHUB_EMAIL_URL"), DefaultGitHubEmailURL),
-		RedisURL:         getenv("HEADCOUNT_REDIS_URL"),
-	}
-	var err error
-	if _, _, err = net.SplitHostPort(c.Addr); err != nil {
-		return Config{}, fmt.Errorf("HEADCOUNT_ADDR: %q is not host:port", c.Addr)
-	}
-	if c.BaseURL, err = baseURL(getenv("HEADCOUNT_BASE_URL")); err != nil {
-		return Config{}, err
-	}
-	for _, u := range []struct{ name, value string }{
-		{"GITHUB_AUTH_URL", c.GitHubAuthURL},
-		{"GITHUB_TOKEN_URL", c.GitHubTokenURL},
-		{"GITHUB_PROFILE_URL", c.GitHubProfileURL},
-		{"GITHUB_EMAIL_URL", c.GitHubEmailURL},
-	} {
-		if !isHTTPURL(u.value) {
-			return Config{}, fmt.Errorf("%s: %q is not an http(s) URL", u.name, u.value)
+	var c Config
+	for _, v := range Variables() {
+		if err := v.parse(&c, getenv(v.Name)); err != nil {
+			return Config{}, err
 		}
 	}
-	if c.GitHubKey != "" && c.GitHubSecret == "" {
-		return Config{}, errors.New("GITHUB_SECRET: required when GITHUB_KEY is set")
-	}
-	if c.GitHubKey == "" && c.GitHubSecret != "" {
-		return Config{}, errors.New("GITHUB_KEY: required when GITHUB_SECRET is set")
-	}
-	if c.SessionSecret, err = secret(getenv("HEADCOUNT_SESSION_SECRET"), c.DevMode()); err != nil {
-		return Config{}, err
-	}
-	if c.RedisURL != "" {
-		u, err := url.Parse(c.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			return Config{}, errors.New("HEADCOUNT_REDIS_URL: want redis://host:port[/db] or rediss://…")
-		}
-	}
-	if c.Heartbeat, err = duration(getenv, "HEADCOUNT_HEARTBEAT", DefaultHeartbeat, minHeartbeat); err != nil {
+	if err := c.check(); err != nil {
 		return Config{}, err
 	}
 	c.DeadPeerTimeout = c.Heartbeat + DeadPeerGrace
 	c.ShutdownTimeout = ShutdownTimeout
-	if c.TokenTTL, err = duration(getenv, "HEADCOUNT_TOKEN_TTL", DefaultTokenTTL, minTokenTTL); err != nil {
-		return Config{}, err
+	return c, nil
+}
+
+// check refuses combinations of values that are each fine alone.
+func (c *Config) check() error {
+	if c.GitHubKey != "" && c.GitHubSecret == "" {
+		return errors.New("GITHUB_SECRET: required when GITHUB_KEY is set")
 	}
-	if c.MaxStreamsPerUser, err = limit(getenv, "HEADCOUNT_MAX_STREAMS_PER_USER", DefaultMaxStreamsPerUser); err != nil {
-		return Config{}, err
+	if c.GitHubKey == "" && c.GitHubSecret != "" {
+		return errors.New("GITHUB_KEY: required when GITHUB_SECRET is set")
 	}
-	// An unknown limit (0) gives StreamLimitFor's fixed default.
-	c.OpenFileLimit, _ = fdlimit.Current()
-	if c.MaxStreams, err = limit(getenv, "HEADCOUNT_MAX_STREAMS", StreamLimitFor(c.OpenFileLimit)); err != nil {
-		return Config{}, err
+	switch {
+	case c.SessionSecret == nil && c.RedisURL != "":
+		return fmt.Errorf("HEADCOUNT_SESSION_SECRET: required (at least %d bytes) with HEADCOUNT_REDIS_URL: every instance on the Redis must accept the sessions and tokens the others made, so they must share one secret (e.g. openssl rand -hex 32)", MinSecretLen)
+	case c.SessionSecret == nil && c.DevMode():
+		// Dev sign-in mode: a fresh secret per start, so nothing signed by
+		// an earlier run (or anyone else's) is accepted.
+		c.SessionSecret = make([]byte, MinSecretLen)
+		rand.Read(c.SessionSecret)
+	case c.SessionSecret == nil:
+		return fmt.Errorf("HEADCOUNT_SESSION_SECRET: required (at least %d bytes) when GITHUB_KEY is set", MinSecretLen)
+	case len(c.SessionSecret) < MinSecretLen:
+		return fmt.Errorf("HEADCOUNT_SESSION_SECRET: %d bytes is too short; use at least %d (e.g. openssl rand -hex 32)", len(c.SessionSecret), MinSecretLen)
 	}
-	switch v := getenv("HEADCOUNT_DEV_LOGIN"); v {
-	case "", "0", "false":
-	case "1", "true":
-		c.DevLogin = true
-	default:
-		return Config{}, fmt.Errorf("HEADCOUNT_DEV_LOGIN: %q is not 1 or 0", v)
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		missing, given := "HEADCOUNT_TLS_KEY", "HEADCOUNT_TLS_CERT"
+		if c.TLSCert == "" {
+			missing, given = given, missing
+		}
+		return fmt.Errorf("%s: required when %s is set (HTTPS needs both the certificate and its key)", missing, given)
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+		return fmt.Errorf("HEADCOUNT_METRICS_ADDR: %q is HEADCOUNT_ADDR itself; leave it empty to serve /metrics there", c.MetricsAddr)
 	}
 	if c.DevMode() && !c.DevLogin && !isLoopback(c.Addr) {
-		return Config{}, fmt.Errorf("HEADCOUNT_DEV_LOGIN: dev sign-in (no GITHUB_KEY) lets anyone sign in as anyone; it refuses to listen on %q, a non-loopback address, unless HEADCOUNT_DEV_LOGIN=1", c.Addr)
+		return fmt.Errorf("HEADCOUNT_DEV_LOGIN: dev sign-in (no GITHUB_KEY) lets anyone sign in as anyone; it refuses to listen on %q, a non-loopback address, unless HEADCOUNT_DEV_LOGIN=1", c.Addr)
 	}
 	// A loopback address behind a public reverse proxy is just as exposed.
 	if c.DevMode() && !c.DevLogin && c.BaseURL != "" && !isLoopbackURL(c.BaseURL) {
-		return Config{}, fmt.Errorf("HEADCOUNT_DEV_LOGIN: dev sign-in (no GITHUB_KEY) lets anyone sign in as anyone; it refuses a public HEADCOUNT_BASE_URL (%s) unless HEADCOUNT_DEV_LOGIN=1", c.BaseURL)
+		return fmt.Errorf("HEADCOUNT_DEV_LOGIN: dev sign-in (no GITHUB_KEY) lets anyone sign in as anyone; it refuses a public HEADCOUNT_BASE_URL (%s) unless HEADCOUNT_DEV_LOGIN=1", c.BaseURL)
 	}
-	return c, nil
+	return nil
 }
 
 // isLoopback reports whether addr listens only on a loopback interface. An
@@ -235,22 +238,6 @@ func baseURL(v string) (string, error) {
 	return strings.TrimRight(v, "/"), nil
 }
 
-func secret(v string, dev bool) ([]byte, error) {
-	switch {
-	case v == "" && dev:
-		// Dev sign-in mode: a fresh secret per start, so nothing signed by
-		// an earlier run (or anyone else's) is accepted.
-		b := make([]byte, MinSecretLen)
-		rand.Read(b)
-		return b, nil
-	case v == "":
-		return nil, fmt.Errorf("HEADCOUNT_SESSION_SECRET: required (at least %d bytes) when GITHUB_KEY is set", MinSecretLen)
-	case len(v) < MinSecretLen:
-		return nil, fmt.Errorf("HEADCOUNT_SESSION_SECRET: %d bytes is too short; use at least %d (e.g. openssl rand -hex 32)", len(v), MinSecretLen)
-	}
-	return []byte(v), nil
-}
-
 // The shortest durations accepted: a faster heartbeat only spins, a
 // shorter token expires before anyone can paste it.
 const (
@@ -258,8 +245,7 @@ const (
 	minTokenTTL  = time.Minute
 )
 
-func duration(getenv func(string) string, name string, def, least time.Duration) (time.Duration, error) {
-	v := getenv(name)
+func duration(name, v string, def, least time.Duration) (time.Duration, error) {
 	if v == "" {
 		return def, nil
 	}
@@ -276,8 +262,7 @@ func duration(getenv func(string) string, name string, def, least time.Duration)
 	return d, nil
 }
 
-func limit(getenv func(string) string, name string, def int) (int, error) {
-	v := getenv(name)
+func limit(name, v string, def int) (int, error) {
 	if v == "" {
 		return def, nil
 	}

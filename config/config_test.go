@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"testing"
@@ -67,6 +69,11 @@ func TestLoadDefaults(t *testing.T) {
 		{"DevLogin", c.DevLogin, false},
 		{"DevMode", c.DevMode(), true},
 		{"len(SessionSecret)", len(c.SessionSecret), 32},
+		{"TLS", c.TLS(), false},
+		{"MetricsAddr", c.MetricsAddr, ""},
+		{"len(TrustedProxies)", len(c.TrustedProxies), 0},
+		{"LogFormat", c.LogFormat, "text"},
+		{"LogLevel", c.LogLevel, slog.LevelInfo},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %#v, want %#v", tc.name, tc.got, tc.want)
@@ -90,6 +97,12 @@ func TestLoadValues(t *testing.T) {
 		"HEADCOUNT_MAX_STREAMS_PER_USER": "7",
 		"HEADCOUNT_MAX_STREAMS":          "12345",
 		"HEADCOUNT_DEV_LOGIN":            "1",
+		"HEADCOUNT_TLS_CERT":             "/etc/headcount/cert.pem",
+		"HEADCOUNT_TLS_KEY":              "/etc/headcount/key.pem",
+		"HEADCOUNT_METRICS_ADDR":         "127.0.0.1:9090",
+		"HEADCOUNT_TRUSTED_PROXIES":      "127.0.0.1, 10.0.0.0/8,::1",
+		"HEADCOUNT_LOG_FORMAT":           "json",
+		"HEADCOUNT_LOG_LEVEL":            "debug",
 	})))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -114,6 +127,13 @@ func TestLoadValues(t *testing.T) {
 		{"DevLogin", c.DevLogin, true},
 		{"DevMode", c.DevMode(), false},
 		{"SessionSecret", string(c.SessionSecret), goodSecret},
+		{"TLSCert", c.TLSCert, "/etc/headcount/cert.pem"},
+		{"TLSKey", c.TLSKey, "/etc/headcount/key.pem"},
+		{"TLS", c.TLS(), true},
+		{"MetricsAddr", c.MetricsAddr, "127.0.0.1:9090"},
+		{"TrustedProxies", fmt.Sprint(c.TrustedProxies), "[127.0.0.1/32 10.0.0.0/8 ::1/128]"},
+		{"LogFormat", c.LogFormat, "json"},
+		{"LogLevel", c.LogLevel, slog.LevelDebug},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %#v, want %#v", tc.name, tc.got, tc.want)
@@ -181,6 +201,18 @@ func TestLoadRefuses(t *testing.T) {
 		{"zero heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "0s"}, "HEADCOUNT_HEARTBEAT"},
 		{"a heartbeat that would spin", map[string]string{"HEADCOUNT_HEARTBEAT": "1ns"}, "HEADCOUNT_HEARTBEAT"},
 		{"tokens dead on arrival", map[string]string{"HEADCOUNT_TOKEN_TTL": "1ms"}, "HEADCOUNT_TOKEN_TTL"},
+
+		{"Redis without a session secret", map[string]string{"HEADCOUNT_REDIS_URL": "redis://127.0.0.1:6379/0"}, "HEADCOUNT_SESSION_SECRET"},
+		{"Redis and GitHub without a session secret", github(map[string]string{"HEADCOUNT_REDIS_URL": "redis://127.0.0.1:6379/0", "HEADCOUNT_SESSION_SECRET": ""}), "HEADCOUNT_SESSION_SECRET"},
+		{"TLS certificate without key", map[string]string{"HEADCOUNT_TLS_CERT": "cert.pem"}, "HEADCOUNT_TLS_KEY"},
+		{"TLS key without certificate", map[string]string{"HEADCOUNT_TLS_KEY": "key.pem"}, "HEADCOUNT_TLS_CERT"},
+		{"metrics address without port", map[string]string{"HEADCOUNT_METRICS_ADDR": "127.0.0.1"}, "HEADCOUNT_METRICS_ADDR"},
+		{"metrics address is the main address", map[string]string{"HEADCOUNT_METRICS_ADDR": "127.0.0.1:8080"}, "HEADCOUNT_METRICS_ADDR"},
+		{"trusted proxy not an address", map[string]string{"HEADCOUNT_TRUSTED_PROXIES": "10.0.0.1,proxy.example.com"}, "HEADCOUNT_TRUSTED_PROXIES"},
+		{"trusted proxy bad range", map[string]string{"HEADCOUNT_TRUSTED_PROXIES": "10.0.0.0/33"}, "HEADCOUNT_TRUSTED_PROXIES"},
+		{"log format xml", map[string]string{"HEADCOUNT_LOG_FORMAT": "xml"}, "HEADCOUNT_LOG_FORMAT"},
+		{"log level verbose", map[string]string{"HEADCOUNT_LOG_LEVEL": "verbose"}, "HEADCOUNT_LOG_LEVEL"},
+		{"log level with offset", map[string]string{"HEADCOUNT_LOG_LEVEL": "info+2"}, "HEADCOUNT_LOG_LEVEL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Load(env(tc.vars))
@@ -228,7 +260,7 @@ func TestLoadAccepts(t *testing.T) {
 				t.Errorf("MaxStreamsPerUser, MaxStreams = %d, %d; want 0, 0 (no limit)", c.MaxStreamsPerUser, c.MaxStreams)
 			}
 		}},
-		{"rediss URL", map[string]string{"HEADCOUNT_REDIS_URL": "rediss://user:pw@127.0.0.1:6380/0"}, nil},
+		{"rediss URL", map[string]string{"HEADCOUNT_REDIS_URL": "rediss://user:pw@127.0.0.1:6380/0", "HEADCOUNT_SESSION_SECRET": goodSecret}, nil},
 		{"http base URL with a path", map[string]string{"HEADCOUNT_BASE_URL": "http://127.0.0.1:8080/headcount/"}, func(t *testing.T, c Config) {
 			if c.BaseURL != "http://127.0.0.1:8080/headcount" {
 				t.Errorf("BaseURL = %q, want the trailing slash trimmed", c.BaseURL)

@@ -36,6 +36,10 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "headcount:", err)
+		if errors.As(err, new(usageError)) {
+			writeUsage(os.Stderr)
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -43,8 +47,15 @@ func main() {
 // run starts the service and serves until ctx is done, then ends every
 // stream and returns. Tests call it in-process with their own environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) > 1 {
-		return fmt.Errorf("unexpected arguments %q: headcount is configured through the environment (see README)", args[1:])
+	switch act, err := parseArgs(args); {
+	case err != nil:
+		return err
+	case act == showHelp:
+		writeHelp(stdout)
+		return nil
+	case act == showVersion:
+		fmt.Fprintln(stdout, version())
+		return nil
 	}
 	// Before config.Load, which derives the default stream limit from the
 	// open-file limit in force.

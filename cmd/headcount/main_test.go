@@ -40,7 +40,9 @@ func TestMain(m *testing.M) {
 // tests have it: the child then reuses the packages the test build
 // compiled, and a data race in the real process fails the test too.
 func build(out string) error {
-	args := []string{"build", "-o", out}
+	// -buildvcs=true: the revision --version prints is stamped even where
+	// GOFLAGS turns stamping off.
+	args := []string{"build", "-buildvcs=true", "-o", out}
 	if raceEnabled() {
 		args = append(args, "-race")
 	}
