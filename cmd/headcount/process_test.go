@@ -91,20 +91,19 @@ func TestProcessRefusesBadEnvironment(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		vars    map[string]string
-		args    []string
 		mention string // what the one line must contain
 	}{
-		{"unparsable heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "soon"}, nil, "HEADCOUNT_HEARTBEAT"},
-		{"short secret with GitHub", map[string]string{"GITHUB_KEY": "id", "GITHUB_SECRET": "s", "HEADCOUNT_SESSION_SECRET": "short"}, nil, "HEADCOUNT_SESSION_SECRET"},
-		{"dev mode on every interface", map[string]string{"HEADCOUNT_ADDR": "0.0.0.0:0"}, nil, "HEADCOUNT_DEV_LOGIN"},
-		{"an argument", nil, []string{"serve"}, `"serve"`},
+		{"unparsable heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "soon"}, "HEADCOUNT_HEARTBEAT"},
+		{"short secret with GitHub", map[string]string{"GITHUB_KEY": "id", "GITHUB_SECRET": "s", "HEADCOUNT_SESSION_SECRET": "short"}, "HEADCOUNT_SESSION_SECRET"},
+		{"dev mode on every interface", map[string]string{"HEADCOUNT_ADDR": "0.0.0.0:0"}, "HEADCOUNT_DEV_LOGIN"},
+		{"Redis without a shared secret", map[string]string{"HEADCOUNT_REDIS_URL": "redis://127.0.0.1:6379/0"}, "HEADCOUNT_SESSION_SECRET"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vars := map[string]string{"HEADCOUNT_ADDR": "127.0.0.1:0"}
 			maps.Copy(vars, tc.vars)
 			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, tc.args...)
+			cmd := exec.CommandContext(ctx, binary)
 			cmd.Env = childEnv(vars)
 			var stdout, stderr logBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -113,8 +112,9 @@ func TestProcessRefusesBadEnvironment(t *testing.T) {
 				t.Fatalf("headcount still running after %v: it should have refused to start; stdout:\n%s", startTimeout, &stdout)
 			}
 			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() <= 0 {
-				t.Fatalf("headcount exited with %v, want a non-zero exit code", err)
+			// 1, not 2: exit 2 is for a bad command line (TestBadArguments).
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("headcount exited with %v, want exit code 1", err)
 			}
 			out := stderr.String()
 			if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
