@@ -27,7 +27,8 @@ const (
 	// waitTimeout bounds one wait for a condition (a count on a page or
 	// a stream, a page to appear).
 	waitTimeout = 15 * time.Second
-	// closeTimeout bounds the server's graceful stop.
+	// closeTimeout bounds how long a stream client run as a child process
+	// may take to leave once told to.
 	closeTimeout = 5 * time.Second
 )
 
