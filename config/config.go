@@ -101,6 +101,9 @@ type Config struct {
 	LogFormat string
 	// LogLevel is the least level logged (HEADCOUNT_LOG_LEVEL).
 	LogLevel slog.Level
+	// PresenceCountOnly keeps every identity in the server
+	// (HEADCOUNT_PRESENCE=count): no "user" events, an empty people list.
+	PresenceCountOnly bool
 }
 
 // TLS reports whether the server serves HTTPS itself.

@@ -103,6 +103,7 @@ func TestLoadValues(t *testing.T) {
 		"HEADCOUNT_TRUSTED_PROXIES":      "127.0.0.1, 10.0.0.0/8,::1",
 		"HEADCOUNT_LOG_FORMAT":           "json",
 		"HEADCOUNT_LOG_LEVEL":            "debug",
+		"HEADCOUNT_PRESENCE":             "count",
 	})))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -125,6 +126,7 @@ func TestLoadValues(t *testing.T) {
 		{"MaxStreamsPerUser", c.MaxStreamsPerUser, 7},
 		{"MaxStreams", c.MaxStreams, 12345},
 		{"DevLogin", c.DevLogin, true},
+		{"PresenceCountOnly", c.PresenceCountOnly, true},
 		{"DevMode", c.DevMode(), false},
 		{"SessionSecret", string(c.SessionSecret), goodSecret},
 		{"TLSCert", c.TLSCert, "/etc/headcount/cert.pem"},
@@ -150,6 +152,7 @@ func TestLoadRefuses(t *testing.T) {
 		varName string // the variable the error must name
 	}{
 		{"unparsable heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "abc"}, "HEADCOUNT_HEARTBEAT"},
+		{"unknown presence", map[string]string{"HEADCOUNT_PRESENCE": "everyone"}, "HEADCOUNT_PRESENCE"},
 		{"heartbeat without unit", map[string]string{"HEADCOUNT_HEARTBEAT": "15"}, "HEADCOUNT_HEARTBEAT"},
 		{"zero heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "0s"}, "HEADCOUNT_HEARTBEAT"},
 		{"negative heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "-5s"}, "HEADCOUNT_HEARTBEAT"},

@@ -141,6 +141,17 @@ func Variables() []Variable {
 				}
 				return nil
 			}},
+		{"HEADCOUNT_PRESENCE", "names", "names: who is online is shown to signed-in users; count: only numbers ever leave the server (no user events, an empty people list)",
+			func(c *Config, v string) error {
+				switch v {
+				case "", "names":
+				case "count":
+					c.PresenceCountOnly = true
+				default:
+					return fmt.Errorf("HEADCOUNT_PRESENCE: %q is neither names (who is online is shown to signed-in users) nor count (only numbers)", v)
+				}
+				return nil
+			}},
 		{"HEADCOUNT_DEV_LOGIN", "unset", "1 allows dev sign-in mode (no GITHUB_KEY) on a non-loopback address or behind a public base URL",
 			func(c *Config, v string) error {
 				switch v {

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -29,10 +31,61 @@ func handleIssueToken(tokens *auth.Tokens) echo.HandlerFunc {
 	}
 }
 
-// handleCount answers the live count.
+// countResponse is GET /api/count's answer.
+type countResponse struct {
+	UserCount   int `json:"user_count"`
+	PeopleCount int `json:"people_count"`
+}
+
+// handleCount answers the live counts: streams and people.
 func handleCount(hub *stream.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, map[string]int{"user_count": hub.Count()})
+		return c.JSON(http.StatusOK, countResponse{UserCount: hub.Count(), PeopleCount: hub.People()})
+	}
+}
+
+// Limits of GET /api/presence's ?limit=.
+const (
+	defaultPresenceLimit = 100
+	maxPresenceLimit     = 1000
+)
+
+// presenceResponse is GET /api/presence's answer.
+type presenceResponse struct {
+	UserCount   int              `json:"user_count"`
+	PeopleCount int              `json:"people_count"`
+	People      []presencePerson `json:"people"`
+}
+
+// presencePerson is one entry of the people list: the public profile and
+// the person's streams on every instance.
+type presencePerson struct {
+	Login     string `json:"login"`
+	Name      string `json:"name"`
+	AvatarURL string `json:"avatar_url"`
+	Streams   int    `json:"streams"`
+}
+
+// handlePresence answers who is online, in the order they came online,
+// at most ?limit= of them; people_count is always everyone. With
+// HEADCOUNT_PRESENCE=count the hub lists nobody.
+func handlePresence(hub *stream.Hub) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		limit := defaultPresenceLimit
+		if v, ok := c.QueryParams()["limit"]; ok {
+			n, err := strconv.Atoi(v[0])
+			if len(v) != 1 || err != nil || n < 1 || n > maxPresenceLimit {
+				return c.String(http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d (default %d)\n", maxPresenceLimit, defaultPresenceLimit))
+			}
+			limit = n
+		}
+		online, total := hub.Online(limit)
+		resp := presenceResponse{UserCount: hub.Count(), PeopleCount: total, People: make([]presencePerson, 0, len(online))}
+		for _, p := range online {
+			resp.People = append(resp.People, presencePerson{Login: p.Login, Name: p.Name, AvatarURL: p.AvatarURL, Streams: p.Streams})
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.JSON(http.StatusOK, resp)
 	}
 }

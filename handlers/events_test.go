@@ -54,7 +54,7 @@ func TestEventsWireAndHeaders(t *testing.T) {
 	}
 	// The page's count agrees.
 	_, body := get(t, c, e.url+"/api/count")
-	if strings.TrimSpace(body) != `{"user_count":1}` {
+	if strings.TrimSpace(body) != `{"user_count":1,"people_count":1}` {
 		t.Errorf("/api/count %s, want 1", body)
 	}
 }

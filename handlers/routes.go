@@ -28,6 +28,7 @@ func addRoutes(e *echo.Echo, d Deps) {
 	e.GET("/events", handleEvents(d.Hub), signedIn.require(anyCredential))
 	e.POST("/api/token", handleIssueToken(d.Tokens), noCrossSite, smallBody, signedIn.require(sessionOnly))
 	e.GET("/api/count", handleCount(d.Hub), signedIn.require(anyCredential))
+	e.GET("/api/presence", handlePresence(d.Hub), signedIn.require(anyCredential))
 
 	e.GET("/healthz", handleHealthz())
 	e.GET("/readyz", handleReadyz(d.Hub))

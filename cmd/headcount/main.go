@@ -86,6 +86,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		Heartbeat:         cfg.Heartbeat,
 		MaxStreams:        cfg.MaxStreams,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		CountOnly:         cfg.PresenceCountOnly,
 		Logger:            log,
 	})
 	pages, err := handlers.NewPages(cfg.DevMode())

@@ -96,6 +96,7 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 		Heartbeat:         cfg.Heartbeat,
 		MaxStreams:        cfg.MaxStreams,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
+		CountOnly:         cfg.PresenceCountOnly,
 		Logger:            log,
 	})
 	pages, err := handlers.NewPages(cfg.DevMode())
