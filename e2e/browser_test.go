@@ -90,10 +90,17 @@ func (b *browser) newTab(name string) *tab {
 	return b.open(name, b.first.ctx)
 }
 
-func (b *browser) open(name string, parent context.Context) *tab {
+// newPerson opens a tab in a browser context of its own (its own
+// cookies), in the same browser: another person at another computer.
+func (b *browser) newPerson(name string) *tab {
+	b.t.Helper()
+	return b.open(name, b.first.ctx, chromedp.WithNewBrowserContext())
+}
+
+func (b *browser) open(name string, parent context.Context, opts ...chromedp.ContextOption) *tab {
 	b.t.Helper()
 	tb := &tab{b: b, name: name}
-	tb.ctx, tb.cancel = chromedp.NewContext(parent, chromedp.WithListener(tb.record))
+	tb.ctx, tb.cancel = chromedp.NewContext(parent, append(opts, chromedp.WithListener(tb.record))...)
 	b.tabs = append(b.tabs, tb)
 	b.t.Cleanup(tb.cancel)
 	// Whichever tab's cleanup runs first saves every tab, so each is

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,16 +20,17 @@ import (
 
 // TestCurlFollowsTheCount holds the stream with the real curl binary, as
 // the README tells people to, and reads what curl prints: the first
-// "user count" event counts curl itself, another stream joining makes it
-// 2, that stream leaving makes it 1 again; and when curl quits, the server
-// lets go of its stream.
+// "user count" event counts curl itself, the "people count" follows;
+// another stream joining makes it 2, that stream leaving makes it 1 again;
+// another person coming and going is announced in "user" events; and
+// when curl quits, the server lets go of its stream.
 func TestCurlFollowsTheCount(t *testing.T) {
 	t.Parallel()
 	curl := needTool(t, "curl", "apt-get install -y curl")
 	srv := startDevServer(t)
 	token := signInForToken(t, srv, "curl-user")
 
-	p := newStreamClient(t, "curl", sseCounts(), false, curl, "-sN", "-H", "Authorization: Bearer "+token, srv.URL()+"/events")
+	p := newStreamClient(t, "curl", sseEvents(), false, curl, "-sN", "-H", "Authorization: Bearer "+token, srv.URL()+"/events")
 	p.start(t)
 	followJoinAndLeave(t, srv, token, p)
 	p.stop()
@@ -37,7 +39,8 @@ func TestCurlFollowsTheCount(t *testing.T) {
 
 // TestEventSourceClientFollowsTheCount does the same with a third-party
 // EventSource implementation: Node running the npm eventsource package
-// (sse_client.mjs), which prints the data of each "user count" event.
+// (sse_client.mjs), which prints each "user count", "people count" and
+// "user" event.
 func TestEventSourceClientFollowsTheCount(t *testing.T) {
 	t.Parallel()
 	node := needTool(t, "node", "apt-get install -y nodejs npm")
@@ -58,11 +61,14 @@ func TestEventSourceClientFollowsTheCount(t *testing.T) {
 	waitSubscribers(t, srv, 0)
 }
 
-// followJoinAndLeave checks that the client p sees its own stream counted,
-// then a second stream come and go.
+// followJoinAndLeave checks that the client p sees its own stream
+// counted (the user count, then the people count), then a second stream of
+// the same person come and go (the user count only), then another person
+// come and go (both counts and a user event each way).
 func followJoinAndLeave(t *testing.T, srv *testserver.Server, token string, p *client) {
 	t.Helper()
-	p.want(t, "1")
+	p.want(t, "user count: 1")
+	p.want(t, "people count: 1")
 	waitSubscribers(t, srv, 1)
 
 	second, err := ssetest.Open(t, newClient(t), srv.URL()+"/events", http.Header{"Authorization": {"Bearer " + token}})
@@ -72,26 +78,39 @@ func followJoinAndLeave(t *testing.T, srv *testserver.Server, token string, p *c
 	if err := second.WaitLast(waitTimeout, "2"); err != nil {
 		t.Fatalf("the second stream: %v", err)
 	}
-	p.want(t, "2")
-
+	p.want(t, "user count: 2")
 	second.Close()
-	p.want(t, "1")
+	p.want(t, "user count: 1")
+	waitSubscribers(t, srv, 1)
+
+	other, err := ssetest.Open(t, newClient(t), srv.URL()+"/events", http.Header{"Authorization": {"Bearer " + signInForToken(t, srv, "ada")}})
+	if err != nil {
+		t.Fatalf("opening ada's stream: %v", err)
+	}
+	avatar := srv.URL() + "/dev/github/avatars/ada.svg"
+	p.wantAll(t, "user count: 2", "people count: 2",
+		`user: {"login":"ada","name":"ada","avatar_url":"`+avatar+`","connected":true,"user_count":2,"people_count":2}`)
+	other.Close()
+	// The departure waits out the leave grace; the user count does not.
+	p.want(t, "user count: 1")
+	p.wantAll(t, "people count: 1",
+		`user: {"login":"ada","name":"ada","avatar_url":"`+avatar+`","connected":false,"user_count":1,"people_count":1}`)
 	waitSubscribers(t, srv, 1)
 }
 
-// A parser turns a client's output, line by line, into the counts it saw.
-type parser func(line string) (count string, ok bool)
+// A parser turns a client's output, line by line, into the events it saw,
+// each as "<event name>: <data>".
+type parser func(line string) (event string, ok bool)
 
-// plainLines is the parser of a client that prints one count a line.
+// plainLines is the parser of a client that prints one event a line.
 func plainLines(line string) (string, bool) { return line, true }
 
-// sseCounts returns a parser of a raw event stream (what curl -N prints)
-// that gives the data of every "user count" event.
-func sseCounts() parser {
+// sseEvents returns a parser of a raw event stream (what curl -N prints).
+func sseEvents() parser {
 	var p ssetest.Parser
 	return func(line string) (string, bool) {
 		ev, ok := p.Line(line)
-		return ev.Data, ok && ev.Event == "user count"
+		return ev.Event + ": " + ev.Data, ok
 	}
 }
 
@@ -114,7 +133,7 @@ type client struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when output arrives
 	lines   []string      // every line printed, for failure messages
-	counts  []string
+	events  []string
 	eof     bool
 	next    int // the next count want checks
 }
@@ -169,11 +188,11 @@ func (p *client) readOutput() {
 	sc := bufio.NewScanner(p.stdout)
 	for sc.Scan() {
 		line := sc.Text()
-		count, ok := p.parse(line)
+		event, ok := p.parse(line)
 		p.update(func() {
 			p.lines = append(p.lines, line)
 			if ok {
-				p.counts = append(p.counts, count)
+				p.events = append(p.events, event)
 			}
 		})
 	}
@@ -188,32 +207,44 @@ func (p *client) update(f func()) {
 	p.changed = make(chan struct{})
 }
 
-// want waits for the next count the client prints and fails the test
-// unless it is count.
-func (p *client) want(t *testing.T, count string) {
+// want waits for the next event the client prints and fails the test
+// unless it is event.
+func (p *client) want(t *testing.T, event string) {
+	t.Helper()
+	p.wantAll(t, event)
+}
+
+// wantAll waits for the next len(events) events the client prints and
+// fails the test unless they are events, in any order (one cycle of the
+// server may make them in another order than the next).
+func (p *client) wantAll(t *testing.T, events ...string) {
 	t.Helper()
 	deadline := time.NewTimer(waitTimeout)
 	defer deadline.Stop()
-	for {
+	missing := slices.Clone(events)
+	for len(missing) > 0 {
 		p.mu.Lock()
-		got, have, eof, changed := "", p.next < len(p.counts), p.eof, p.changed
+		got, have, eof, changed := "", p.next < len(p.events), p.eof, p.changed
 		if have {
-			got = p.counts[p.next]
+			got = p.events[p.next]
 			p.next++
 		}
 		p.mu.Unlock()
-		switch {
-		case have && got == count:
-			return
-		case have:
-			t.Fatalf("%s saw count %q, want %q next; it printed:\n%s", p.name, got, count, p.transcript())
-		case eof:
-			t.Fatalf("%s stopped before printing count %q; it printed:\n%s\nstderr:\n%s", p.name, count, p.transcript(), p.stderr)
+		if have {
+			i := slices.Index(missing, got)
+			if i < 0 {
+				t.Fatalf("%s saw %q, want one of %q next; it printed:\n%s", p.name, got, missing, p.transcript())
+			}
+			missing = slices.Delete(missing, i, i+1)
+			continue
+		}
+		if eof {
+			t.Fatalf("%s stopped before printing %q; it printed:\n%s\nstderr:\n%s", p.name, missing, p.transcript(), p.stderr)
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("%s printed no count %q within %v; it printed:\n%s\nstderr:\n%s", p.name, count, waitTimeout, p.transcript(), p.stderr)
+			t.Fatalf("%s printed no %q within %v; it printed:\n%s\nstderr:\n%s", p.name, missing, waitTimeout, p.transcript(), p.stderr)
 		}
 	}
 }

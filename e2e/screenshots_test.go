@@ -15,8 +15,8 @@ import (
 // names (go tool task screenshots); without it, it skips, in CI too.
 //
 //   - signed-out.png: the home page before signing in;
-//   - signed-in.png: signed in through GitHub, with a second tab open, so
-//     two people online;
+//   - signed-in.png: signed in through GitHub, with two more people online
+//     and a second tab open: three people, four connections;
 //   - dev-sign-in.png: the dev sign-in provider's form, a name typed in.
 //
 // The first two come from a server signing in with (the fake) GitHub, as
@@ -42,10 +42,17 @@ func TestScreenshots(t *testing.T) {
 
 		tab1.do("signing in", chromedp.Click(chromedp.ID("sign-in")), chromedp.WaitVisible(chromedp.ID("user-name")))
 		tab1.waitCount("1")
+		for _, u := range []fakegithub.User{{ID: 1906, Login: "grace", Name: "Grace Hopper"}, {ID: 2001, Login: "linus"}} {
+			other := b.newPerson(u.Login)
+			gh.SignIn(u)
+			other.do("signing in as "+u.Login, chromedp.Navigate(srv.URL()),
+				chromedp.Click(chromedp.ID("sign-in")), chromedp.WaitVisible(chromedp.ID("user-name")))
+		}
 		tab2 := b.newTab("tab2")
 		tab2.do("opening a second tab", chromedp.Navigate(srv.URL()), chromedp.WaitVisible(chromedp.ID("user-count")))
-		tab2.waitCount("2")
-		tab1.waitCount("2")
+		tab2.waitCount("4")
+		tab1.waitCount("4")
+		tab1.waitLogLine("linus joined")
 		tab1.waitLive()
 		tab1.screenshot(filepath.Join(dir, "signed-in.png"))
 	})

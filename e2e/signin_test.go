@@ -56,6 +56,8 @@ func TestBrowserDevSignIn(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("user-name")))
 	checkSignedIn(t, tab1, "grace")
 	tab1.do("seeing the dev sign-in banner", chromedp.WaitVisible(chromedp.ID("dev-banner")))
+	// Dev users are shown with the avatars the dev provider draws.
+	tab1.waitPresence("1", "1", [][3]string{{"grace", "grace", srv.URL() + "/dev/github/avatars/grace.svg"}})
 
 	followTabsAndSignOut(t, b, srv)
 }
@@ -72,8 +74,8 @@ func checkSignedIn(t *testing.T, tb *tab, name string) {
 	}
 	tb.waitCount("1")
 	tb.waitLive()
-	if got := tb.text("user-count-label"); got != "person online" {
-		t.Errorf("%s: #user-count-label reads %q beside 1, want %q", tb.name, got, "person online")
+	if got := tb.text("user-count-label"); got != "connection" {
+		t.Errorf("%s: #user-count-label reads %q beside 1, want %q", tb.name, got, "connection")
 	}
 }
 
@@ -94,8 +96,8 @@ func followTabsAndSignOut(t *testing.T, b *browser, srv *testserver.Server) {
 	tab2.waitCount("2")
 	tab2.waitLive()
 	tab1.waitCount("2")
-	if got := tab1.text("user-count-label"); got != "people online" {
-		t.Errorf("tab1: #user-count-label reads %q beside 2, want %q", got, "people online")
+	if got := tab1.text("user-count-label"); got != "connections" {
+		t.Errorf("tab1: #user-count-label reads %q beside 2, want %q", got, "connections")
 	}
 	waitSubscribers(t, srv, 2)
 

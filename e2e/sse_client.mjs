@@ -5,7 +5,8 @@
 //
 //   HEADCOUNT_TOKEN=<token> node sse_client.mjs http://localhost:8080/events
 //
-// It prints the data of every "user count" event on a line of its own and
+// It prints every "user count", "people count" and "user" event on a line
+// of its own, as "<event>: <data>", and
 // reports the connection's ups and downs on stderr. It leaves, closing the
 // stream, when its standard input ends; e2e/clients_test.go drives it.
 import { EventSource } from 'eventsource';
@@ -26,9 +27,11 @@ const es = new EventSource(url, {
 });
 
 es.addEventListener('open', () => console.error('open'));
-es.addEventListener('user count', (event) => {
-  process.stdout.write(`${event.data}\n`);
-});
+for (const name of ['user count', 'people count', 'user']) {
+  es.addEventListener(name, (event) => {
+    process.stdout.write(`${name}: ${event.data}\n`);
+  });
+}
 es.addEventListener('error', (event) => {
   const status = event.code === undefined ? '' : ` (HTTP ${event.code})`;
   console.error(`error: ${event.message ?? 'the stream failed'}${status}`);

@@ -19,11 +19,20 @@ type Page struct {
 	DevMode      bool
 	User         *auth.User
 	Count        int
+	People       int
+	ShowPeople   bool
+	Online       []OnlinePerson
+	More         int
 	Token        string
 	TokenExpires string
 	CurlCommand  string
 	Error        *ErrorInfo
 	Dev          *devgithub.AuthorizePage
+}
+
+// OnlinePerson is one avatar of the home page's list of who is online.
+type OnlinePerson struct {
+	Login, Name, AvatarURL string
 }
 
 // ErrorInfo is what the error page says.

@@ -1,18 +1,138 @@
 // headcount's page script. Plain ES2020, no build step, no globals.
 //
-// On a signed-in page it keeps #user-count live over Server-Sent Events and
-// tells the reader how the connection is doing in #connection-state. It also
-// wires the "Copy" button beside the curl command. Every page works without
-// it; the script only adds liveness.
+// On a signed-in page it keeps the counts (#people-count, #user-count) live
+// over Server-Sent Events, keeps the list of who is online (#people-list)
+// and a log of comings and goings (#presence-log) up to date, and tells the
+// reader how the connection is doing in #connection-state. It also wires
+// the "Copy" button beside the curl command. Every page works without it;
+// the script only adds liveness.
 (() => {
   'use strict';
 
   const RETRY_FIRST_MS = 1000;
   const RETRY_MAX_MS = 30000;
   const COPIED_FOR_MS = 2000;
+  const SHOWN_PEOPLE = 12; // avatars shown; "and N more" says the rest
+  const LOG_LINES = 10;
+  const PRESENCE_URL = '/api/presence?limit=1000';
 
-  function countWords(n) {
+  function peopleWords(n) {
     return n === 1 ? 'person online' : 'people online';
+  }
+
+  function connectionWords(n) {
+    return n === 1 ? 'connection' : 'connections';
+  }
+
+  function parseCount(data) {
+    const n = Number.parseInt(String(data).trim(), 10);
+    return Number.isFinite(n) && n >= 0 && String(n) === String(data).trim() ? n : -1;
+  }
+
+  // presenceView keeps #people-list, #people-more and #presence-log. The
+  // list of who was already online comes from /api/presence, asked for once
+  // each stream has started; user events that arrive while it is on its way
+  // are applied again on top of it, so none is lost and applying one twice
+  // changes nothing (an arrival adds someone not yet listed, a departure
+  // removes them). Until the first list arrives the server's own rendering
+  // stays.
+  function presenceView() {
+    const listEl = document.getElementById('people-list');
+    if (!listEl) return null;
+    const moreEl = document.getElementById('people-more');
+    const moreCountEl = document.getElementById('people-more-count');
+    const logEl = document.getElementById('presence-log');
+
+    let people = new Map(); // login -> person, in arrival order
+    let total = -1; // the latest people count from the stream
+    let listed = false; // a list from /api/presence has arrived
+    let pending = null; // announcements since the list was asked for
+    let asking = 0; // numbers the requests, so only the latest counts
+
+    function displayName(p) {
+      return p.name || p.login;
+    }
+
+    function render() {
+      if (!listed) return;
+      const shown = [...people.values()].slice(0, SHOWN_PEOPLE);
+      listEl.replaceChildren(
+        ...shown.map((p) => {
+          const li = document.createElement('li');
+          li.className = 'person';
+          const img = document.createElement('img');
+          img.className = 'person-avatar';
+          img.src = p.avatar_url || '/static/favicon.svg';
+          img.alt = displayName(p);
+          img.title = displayName(p);
+          img.width = 40;
+          img.height = 40;
+          li.append(img);
+          return li;
+        }),
+      );
+      const more = Math.max(0, (total >= 0 ? total : people.size) - shown.length);
+      if (moreCountEl) moreCountEl.textContent = String(more);
+      if (moreEl) moreEl.hidden = more === 0;
+    }
+
+    function apply(u) {
+      if (u.connected) {
+        if (!people.has(u.login)) people.set(u.login, u);
+      } else {
+        people.delete(u.login);
+      }
+    }
+
+    function log(u) {
+      if (!logEl) return;
+      const li = document.createElement('li');
+      li.textContent = `${displayName(u)} ${u.connected ? 'joined' : 'left'}`;
+      logEl.append(li);
+      while (logEl.children.length > LOG_LINES) logEl.children[0].remove();
+    }
+
+    return {
+      count(n) {
+        total = n;
+        render();
+      },
+      announce(data) {
+        let u;
+        try {
+          u = JSON.parse(data);
+        } catch (_) {
+          return;
+        }
+        if (!u || typeof u.login !== 'string' || u.login === '' || typeof u.connected !== 'boolean') return;
+        apply(u);
+        if (pending) pending.push(u);
+        log(u);
+        render();
+      },
+      async refresh() {
+        const mine = ++asking;
+        pending = [];
+        let body = null;
+        try {
+          const res = await fetch(PRESENCE_URL, {
+            credentials: 'same-origin',
+            headers: { Accept: 'application/json' },
+          });
+          if (res.ok) body = await res.json();
+        } catch (_) {
+          body = null;
+        }
+        if (mine !== asking) return;
+        const seen = pending;
+        pending = null;
+        if (!body || !Array.isArray(body.people)) return;
+        people = new Map(body.people.filter((p) => p && typeof p.login === 'string').map((p) => [p.login, p]));
+        for (const u of seen) apply(u);
+        listed = true;
+        render();
+      },
+    };
   }
 
   // liveCount owns one EventSource at a time. The browser reconnects by
@@ -21,7 +141,10 @@
   // session is still good, then either say it has ended or try again later.
   function liveCount(countEl) {
     const labelEl = document.getElementById('user-count-label');
+    const peopleEl = document.getElementById('people-count');
+    const peopleLabelEl = document.getElementById('people-count-label');
     const stateEl = document.getElementById('connection-state');
+    const view = presenceView();
 
     let source = null;
     let retryTimer = 0;
@@ -36,10 +159,18 @@
     }
 
     function showCount(data) {
-      const n = Number.parseInt(String(data).trim(), 10);
-      if (!Number.isFinite(n) || n < 0) return;
+      const n = parseCount(data);
+      if (n < 0) return;
       countEl.textContent = String(n);
-      if (labelEl) labelEl.textContent = countWords(n);
+      if (labelEl) labelEl.textContent = connectionWords(n);
+    }
+
+    function showPeople(data) {
+      const n = parseCount(data);
+      if (n < 0) return;
+      if (peopleEl) peopleEl.textContent = String(n);
+      if (peopleLabelEl) peopleLabelEl.textContent = peopleWords(n);
+      if (view) view.count(n);
     }
 
     function connect() {
@@ -47,14 +178,29 @@
       if (stopped) return;
       const es = new EventSource('/events');
       source = es;
+      let started = false; // the first people count since (re)opening has come
       es.addEventListener('open', () => {
-        if (es === source) setState('live', 'Live');
+        if (es !== source) return;
+        started = false;
+        setState('live', 'Live');
       });
       es.addEventListener('user count', (e) => {
         if (es !== source) return;
         giveUps = 0;
         setState('live', 'Live');
         showCount(e.data);
+      });
+      es.addEventListener('people count', (e) => {
+        if (es !== source) return;
+        showPeople(e.data);
+        // A stream tells only of what happens after it began: who was
+        // already online is the list's to tell, asked for each time the
+        // stream (re)opens, since a gap may have hidden comings and goings.
+        if (!started && view) view.refresh();
+        started = true;
+      });
+      es.addEventListener('user', (e) => {
+        if (es === source && view) view.announce(e.data);
       });
       es.addEventListener('error', () => {
         if (es !== source) return;

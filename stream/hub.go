@@ -197,6 +197,10 @@ func (h *Hub) Online(limit int) (people []PersonStreams, total int) {
 	return h.presence.list(limit)
 }
 
+// ShowsNames reports whether identities leave the server: false with
+// Config.CountOnly (HEADCOUNT_PRESENCE=count).
+func (h *Hub) ShowsNames() bool { return !h.cfg.CountOnly }
+
 // Stats returns the hub's numbers.
 func (h *Hub) Stats() Stats { return h.stats.snapshot(h.global.Load(), h.people.Load()) }
 

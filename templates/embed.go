@@ -18,7 +18,11 @@
 //	Title        string         // page title; " · headcount" is added to it
 //	DevMode      bool           // dev sign-in mode: every page shows #dev-banner
 //	User         *User          // nil when signed out; {ID, Login, Name, AvatarURL string}
-//	Count        int            // the count when the page was rendered
+//	Count        int            // the number of streams when the page was rendered
+//	People       int            // the number of people online then
+//	ShowPeople   bool           // who is online may be shown (HEADCOUNT_PRESENCE=names)
+//	Online       []OnlinePerson // the first dozen online: {Login, Name, AvatarURL string}
+//	More         int            // how many more are online than Online lists
 //	Token        string         // a fresh bearer token (signed in only)
 //	TokenExpires string         // RFC 3339 expiry of Token
 //	CurlCommand  string         // the ready-to-copy curl -N command
@@ -30,7 +34,9 @@
 // attribute, so they work under the Content-Security-Policy
 // "default-src 'self'; img-src 'self' https: data:". Element ids that
 // static/app.js and the browser tests rely on: dev-banner, sign-in, avatar,
-// user-name, user-count, user-count-label, connection-state, sign-out,
+// user-name, user-count, user-count-label, people-count, people-count-label,
+// people-list, people-more, people-more-count, presence-log,
+// connection-state, sign-out,
 // curl-command, copy-curl, token-expires, error-status, error-title,
 // error-message, home-link, dev-error, login, dev-submit, dev-cancel.
 // <main> carries data-signed-in="true" or "false".

@@ -27,11 +27,17 @@ type authorizePage struct {
 	Action, ClientID, RedirectURI, State, Scope, Login, Error string
 }
 
+type onlinePerson struct{ Login, Name, AvatarURL string }
+
 type page struct {
 	Title        string
 	DevMode      bool
 	User         *user
 	Count        int
+	People       int
+	ShowPeople   bool
+	Online       []onlinePerson
+	More         int
 	Token        string
 	TokenExpires string
 	CurlCommand  string
@@ -282,9 +288,9 @@ func TestHomeSignedIn(t *testing.T) {
 		count int
 		words string
 	}{
-		{count: 1, words: "person online"},
-		{count: 3, words: "people online"},
-		{count: 0, words: "people online"},
+		{count: 1, words: "connection"},
+		{count: 3, words: "connections"},
+		{count: 0, words: "connections"},
 	}
 	for _, tt := range tests {
 		for _, dev := range []bool{false, true} {
@@ -349,6 +355,57 @@ func TestHomeSignedIn(t *testing.T) {
 			if byID(doc, "sign-in") != nil {
 				t.Error("signed in, yet #sign-in is shown")
 			}
+		}
+	}
+}
+
+// TestHomeWhoIsOnline: every number says what it counts, and the people
+// online are avatars with their names as alt text and tooltip, then "and
+// N more".
+func TestHomeWhoIsOnline(t *testing.T) {
+	data := signedIn(5)
+	data.People, data.ShowPeople, data.More = 3, true, 1
+	data.Online = []onlinePerson{{Login: "ada", Name: "Ada Lovelace", AvatarURL: "https://avatars.example/ada"}, {Login: "bob"}}
+	out, doc := render(t, "home.html", data)
+	checkLayout(t, out, doc, data)
+	wantText(t, must(t, doc, "people-count"), "3")
+	wantText(t, must(t, doc, "people-count-label"), "people online")
+	if line := squash(text(must(t, doc, "live-heading").Parent)); !strings.Contains(line, "3 people online · 5 connections") {
+		t.Errorf("the counts do not read \"3 people online · 5 connections\": %q", line)
+	}
+	imgs := byTag(must(t, doc, "people-list"), "img")
+	if len(imgs) != 2 {
+		t.Fatalf("%d avatars, want 2", len(imgs))
+	}
+	wantAttr(t, imgs[0], "alt", "Ada Lovelace")
+	wantAttr(t, imgs[0], "title", "Ada Lovelace")
+	wantAttr(t, imgs[0], "src", "https://avatars.example/ada")
+	wantAttr(t, imgs[1], "alt", "bob")
+	wantAttr(t, imgs[1], "src", "/static/favicon.svg?v=test")
+	more := must(t, doc, "people-more")
+	if _, hidden := attr(more, "hidden"); hidden {
+		t.Error("#people-more hidden with one more person online")
+	}
+	wantText(t, more, "and 1 more")
+	log := must(t, doc, "presence-log")
+	wantAttr(t, log, "aria-live", "polite")
+
+	one := signedIn(1)
+	one.People, one.ShowPeople = 1, true
+	_, doc = render(t, "home.html", one)
+	wantText(t, must(t, doc, "people-count-label"), "person online")
+	if _, hidden := attr(must(t, doc, "people-more"), "hidden"); !hidden {
+		t.Error("#people-more shown with nobody more")
+	}
+
+	// HEADCOUNT_PRESENCE=count: numbers only.
+	countOnly := signedIn(2)
+	countOnly.People = 2
+	_, doc = render(t, "home.html", countOnly)
+	must(t, doc, "people-count")
+	for _, id := range []string{"people-list", "people-more", "presence-log"} {
+		if byID(doc, id) != nil {
+			t.Errorf("count only, yet #%s is shown", id)
 		}
 	}
 }

@@ -20,6 +20,20 @@ class FakeNode {
     this.listeners = {};
     this.own = '';
     this.href = '';
+    this.hidden = false;
+    this.parent = null;
+  }
+
+  replaceChildren(...nodes) {
+    this.own = '';
+    this.children = [];
+    this.append(...nodes);
+  }
+
+  remove() {
+    if (!this.parent) return;
+    this.parent.children = this.parent.children.filter((c) => c !== this);
+    this.parent = null;
   }
 
   get textContent() {
@@ -32,7 +46,14 @@ class FakeNode {
   }
 
   append(...nodes) {
-    for (const n of nodes) this.children.push(typeof n === 'string' ? { textContent: n } : n);
+    for (const n of nodes) {
+      if (typeof n === 'string') {
+        this.children.push({ textContent: n });
+        continue;
+      }
+      n.parent = this;
+      this.children.push(n);
+    }
   }
 
   addEventListener(type, fn) {
@@ -47,7 +68,7 @@ class FakeNode {
 
 // newWorld builds the fakes for one scenario. signedIn decides whether the
 // page has the live-count elements.
-function newWorld({ signedIn = true, clipboard = 'ok' } = {}) {
+function newWorld({ signedIn = true, clipboard = 'ok', names = true } = {}) {
   const w = {
     sources: [],
     fetches: [],
@@ -67,8 +88,16 @@ function newWorld({ signedIn = true, clipboard = 'ok' } = {}) {
     return el;
   };
   if (signedIn) {
+    add('span', 'people-count', '1');
+    add('span', 'people-count-label', 'person online');
     add('span', 'user-count', '2');
-    add('span', 'user-count-label', 'people online');
+    add('span', 'user-count-label', 'connections');
+    if (names) {
+      add('ul', 'people-list');
+      add('p', 'people-more').hidden = true;
+      add('span', 'people-more-count', '0');
+      add('ol', 'presence-log');
+    }
     add('span', 'connection-state', 'Connecting…').dataset.state = 'connecting';
     add('code', 'curl-command', 'curl -N -H "Authorization: Bearer abc" http://localhost:8080/events');
     add('button', 'copy-curl', 'Copy');
@@ -99,6 +128,14 @@ function newWorld({ signedIn = true, clipboard = 'ok' } = {}) {
 
     message(data) {
       this.fire('user count', { data });
+    }
+
+    people(data) {
+      this.fire('people count', { data });
+    }
+
+    user(login, connected, name = '') {
+      this.fire('user', { data: JSON.stringify({ login, name, avatar_url: `https://a.example/${login}`, connected, user_count: 1, people_count: 1 }) });
     }
 
     // fail simulates the browser reporting an error: reconnecting (it will
@@ -161,6 +198,10 @@ function newWorld({ signedIn = true, clipboard = 'ok' } = {}) {
       const reply = w.fetchReplies.shift();
       if (reply === undefined) return Promise.reject(new Error('unexpected fetch'));
       if (reply === 'network') return Promise.reject(new TypeError('Failed to fetch'));
+      if (typeof reply === 'object') {
+        // A deferred reply: the scenario resolves it when it wants.
+        return reply.promise;
+      }
       return Promise.resolve({ status: reply, ok: reply >= 200 && reply < 300, json: async () => ({ user_count: 1 }) });
     },
     setTimeout(fn, delay) {
@@ -191,6 +232,19 @@ function newWorld({ signedIn = true, clipboard = 'ok' } = {}) {
   };
 
   w.last = () => w.sources[w.sources.length - 1];
+  // avatars returns the alt texts of the avatars shown.
+  w.avatars = () => w.els['people-list'].children.map((li) => li.children[0].alt);
+  w.logLines = () => w.els['presence-log'].children.map((li) => li.textContent);
+  // deferPresence queues an /api/presence reply of people, sent by the
+  // returned function.
+  w.deferPresence = (people) => {
+    let send;
+    const promise = new Promise((resolve) => {
+      send = () => resolve({ status: 200, ok: true, json: async () => ({ user_count: people.length, people_count: people.length, people }) });
+    });
+    w.fetchReplies.push({ promise });
+    return send;
+  };
   w.state = () => [w.els['connection-state'].dataset.state, w.els['connection-state'].textContent];
   return w;
 }
@@ -220,12 +274,21 @@ const scenarios = {
     assert.deepEqual(w.state(), ['live', 'Live']);
     es.message('1');
     assert.equal(w.els['user-count'].textContent, '1');
-    assert.equal(w.els['user-count-label'].textContent, 'person online');
+    assert.equal(w.els['user-count-label'].textContent, 'connection');
     es.message('3');
     assert.equal(w.els['user-count'].textContent, '3');
-    assert.equal(w.els['user-count-label'].textContent, 'people online');
+    assert.equal(w.els['user-count-label'].textContent, 'connections');
     es.message('0');
-    assert.equal(w.els['user-count-label'].textContent, 'people online');
+    assert.equal(w.els['user-count-label'].textContent, 'connections');
+    w.fetchReplies.push(503);
+    es.people('1');
+    assert.equal(w.els['people-count'].textContent, '1');
+    assert.equal(w.els['people-count-label'].textContent, 'person online');
+    es.people('4');
+    assert.equal(w.els['people-count'].textContent, '4');
+    assert.equal(w.els['people-count-label'].textContent, 'people online');
+    es.people('x');
+    assert.equal(w.els['people-count'].textContent, '4');
   },
 
   'first event alone makes the state Live'() {
@@ -305,6 +368,88 @@ const scenarios = {
     w.last().fail(true);
     await settle();
     assert.equal(w.fireOnlyTimer(), 1000);
+  },
+
+  async 'the first list comes from /api/presence; announcements on its way are neither lost nor applied twice'() {
+    const w = newWorld().run();
+    const es = w.last();
+    es.open();
+    es.message('3');
+    const send = w.deferPresence([
+      { login: 'ada', name: 'Ada Lovelace', avatar_url: 'https://a.example/ada', streams: 1 },
+      { login: 'bob', name: '', avatar_url: 'https://a.example/bob', streams: 2 },
+    ]);
+    es.people('2');
+    assert.equal(w.fetches.length, 1);
+    assert.equal(w.fetches[0].url, '/api/presence?limit=1000');
+    // While the list is on its way: carol arrives (the list may or may
+    // not have her), bob leaves (the list may still have him).
+    es.user('carol', true, 'Carol Shaw');
+    es.user('bob', false);
+    assert.deepEqual(w.avatars(), [], 'no list before the first one arrives');
+    send();
+    await settle();
+    await settle();
+    assert.deepEqual(w.avatars(), ['Ada Lovelace', 'Carol Shaw']);
+    const img = w.els['people-list'].children[0].children[0];
+    assert.equal(img.title, 'Ada Lovelace');
+    assert.equal(img.src, 'https://a.example/ada');
+    assert.deepEqual(w.logLines(), ['Carol Shaw joined', 'bob left']);
+    // Later announcements apply to the list; a repeat changes nothing.
+    es.user('carol', true, 'Carol Shaw');
+    es.user('dan', true);
+    assert.deepEqual(w.avatars(), ['Ada Lovelace', 'Carol Shaw', 'dan']);
+    es.user('ada', false, 'Ada Lovelace');
+    assert.deepEqual(w.avatars(), ['Carol Shaw', 'dan']);
+    assert.equal(w.fetches.length, 1, 'one list per stream');
+    // A reconnected stream asks again: it may have missed comings and goings.
+    es.fail(false);
+    es.open();
+    w.deferPresence([]);
+    es.people('0');
+    assert.equal(w.fetches.length, 2);
+  },
+
+  async 'the first dozen avatars, then and N more'() {
+    const w = newWorld().run();
+    const es = w.last();
+    const people = [];
+    for (let i = 0; i < 15; i++) people.push({ login: `u${i}`, name: '', avatar_url: '', streams: 1 });
+    const send = w.deferPresence(people);
+    es.people('15');
+    send();
+    await settle();
+    await settle();
+    assert.equal(w.avatars().length, 12);
+    assert.equal(w.avatars()[0], 'u0');
+    assert.equal(w.els['people-more'].hidden, false);
+    assert.equal(w.els['people-more-count'].textContent, '3');
+    es.people('12');
+    assert.equal(w.els['people-more'].hidden, true);
+  },
+
+  'the log keeps the last ten lines'() {
+    const w = newWorld().run();
+    const es = w.last();
+    w.fetchReplies.push(503);
+    es.people('1');
+    for (let i = 0; i < 13; i++) es.user(`u${i}`, i % 2 === 0);
+    const lines = w.logLines();
+    assert.equal(lines.length, 10);
+    assert.equal(lines[0], 'u3 left');
+    assert.equal(lines[9], 'u12 joined');
+    es.fire('user', { data: 'not json' });
+    es.fire('user', { data: '{"login":""}' });
+    assert.equal(w.logLines().length, 10);
+  },
+
+  'a count-only page asks for no list'() {
+    const w = newWorld({ names: false }).run();
+    const es = w.last();
+    es.people('3');
+    es.user('ada', true);
+    assert.equal(w.fetches.length, 0);
+    assert.equal(w.els['people-count'].textContent, '3');
   },
 
   'pagehide closes the stream at once'() {
