@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -123,10 +124,11 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	storeCtx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	global, err := h.counter.Store(storeCtx, local)
+	partial := errors.Is(err, ErrPartial)
 	switch {
 	case err != nil:
 		if !b.failing && ctx.Err() == nil {
-			h.cfg.Logger.Warn("stream: storing the count failed; keeping the last global count", "local", local, "err", err)
+			h.cfg.Logger.Warn("stream: storing the count failed; sending this instance's best knowledge", "local", local, "err", err)
 		}
 		b.failing = true
 		again = storeRetry
@@ -134,7 +136,8 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		h.cfg.Logger.Info("stream: storing the count works again", "local", local, "global", global)
 		b.failing = false
 	}
-	if err != nil {
+	h.stats.partial.Store(partial)
+	if err != nil && !partial {
 		// The global count is unknown: a new subscriber's first event
 		// would not count it, so nobody gets anything until Store works.
 		return again

@@ -17,3 +17,9 @@ var (
 // errRosterResend means a Roster asked for this instance's whole share
 // twice in a row; the cycle is tried again later.
 var errRosterResend = errors.New("stream: the roster keeps asking for every local person")
+
+// ErrPartial is wrapped by the error of a Counter's Store when the shared
+// count cannot be kept (its back end is unreachable or refuses writes) and
+// the count it returns is only this instance's best knowledge. The hub
+// still sends that count, so a new stream is never left without one.
+var ErrPartial = errors.New("stream: the count is partial")

@@ -34,6 +34,9 @@ type Stats struct {
 	// yet written its previous event (a slow or stuck client) or whose
 	// buffer was full; it gets the latest count once it has caught up.
 	Skipped uint64
+	// Partial is true while the Counter can only give this instance's best
+	// knowledge of the global count (its shared back end is unavailable).
+	Partial bool
 }
 
 // liveStats holds the atomically updated numbers behind Stats, but for
@@ -50,6 +53,7 @@ type liveStats struct {
 	eventsSent           atomic.Uint64
 	heartbeatFailures    atomic.Uint64
 	skipped              atomic.Uint64
+	partial              atomic.Bool
 }
 
 // snapshot returns the numbers now, with the hub's own global and
@@ -69,5 +73,6 @@ func (c *liveStats) snapshot(global, people int64) Stats {
 		EventsSent:           c.eventsSent.Load(),
 		HeartbeatFailures:    c.heartbeatFailures.Load(),
 		Skipped:              c.skipped.Load(),
+		Partial:              c.partial.Load(),
 	}
 }

@@ -89,7 +89,7 @@ func TestCloseRemovesTheCountAtOnce(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	client := newTestClient(t, f.url)
-	n, err := client.Exists(ctx, f.prefix+":counts", f.prefix+":deadlines").Result()
+	n, err := client.Exists(ctx, tagged(f.prefix)+":counts", tagged(f.prefix)+":deadlines", tagged(f.prefix)+":absent").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

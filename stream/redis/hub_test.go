@@ -2,12 +2,14 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/internal/redistest"
 	"github.com/headcount/headcount/internal/ssetest"
 	"github.com/headcount/headcount/stream"
 )
@@ -126,4 +128,64 @@ func (s *sseStream) awaitCount(t *testing.T, want int) {
 	if err := s.WaitLast(testTTL+testRefresh+5*slack, strconv.Itoa(want)); err != nil {
 		t.Fatalf("want latest count %d: %v", want, err)
 	}
+}
+
+// During an outage (Redis hung or refusing), a stream opened on an
+// instance gets its first count within a second: the last global count
+// corrected by the local changes since. Open streams stay open, the hub
+// says the count is partial, and once Redis answers every subscriber on
+// both instances sees the true count within five seconds.
+func TestNewStreamDuringOutage(t *testing.T) {
+	for _, mode := range []string{"hung", "refused"} {
+		t.Run(mode, func(t *testing.T) {
+			f := ownFixture(redistest.Start(t).URL())
+			p, viaProxy := newProxy(t, f)
+			a := f.counter(t, Options{}, viaProxy)
+			b := f.counter(t, Options{})
+			hubA, tsA := newHub(t, a)
+			_, tsB := newHub(t, b)
+
+			bob := openStream(t, tsB, "bob")
+			alice := openStream(t, tsA, "alice")
+			alice.awaitCount(t, 2)
+			bob.awaitCount(t, 2)
+
+			if mode == "hung" {
+				p.setFrozen(true)
+			} else {
+				p.setCut(true)
+			}
+			start := time.Now()
+			carol := openStream(t, tsA, "carol")
+			if err := carol.WaitLast(time.Second, "3"); err != nil {
+				t.Fatalf("a stream opened during the outage: %v (after %v)", err, time.Since(start))
+			}
+			t.Logf("first count during the outage after %v", time.Since(start))
+			alice.awaitCount(t, 3)
+			if !hubA.Stats().Partial {
+				t.Error("the hub does not say the count is partial")
+			}
+
+			p.setFrozen(false)
+			p.setCut(false)
+			start = time.Now()
+			for _, s := range []*sseStream{alice, bob, carol} {
+				if err := s.WaitLast(5*time.Second-time.Since(start), "3"); err != nil {
+					t.Fatalf("after the outage: %v", err)
+				}
+			}
+			eventuallyTrue(t, 5*time.Second, "the hub's count no longer partial", func() bool { return !hubA.Stats().Partial })
+		})
+	}
+}
+
+// eventuallyTrue polls cond every 20 ms until it holds or within passes.
+func eventuallyTrue(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	eventually(t, within, what, func() error {
+		if cond() {
+			return nil
+		}
+		return errors.New("not yet")
+	})
 }

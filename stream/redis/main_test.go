@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
@@ -63,7 +62,7 @@ func newFixture(t *testing.T) fixture {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		iter := client.Scan(ctx, 0, f.prefix+":*", 100).Iterator()
+		iter := client.Scan(ctx, 0, tagged(f.prefix)+":*", 100).Iterator()
 		for iter.Next(ctx) {
 			if err := client.Del(ctx, iter.Val()).Err(); err != nil {
 				t.Errorf("deleting %s: %v", iter.Val(), err)
@@ -101,7 +100,7 @@ func (f fixture) counter(t *testing.T, opts Options, rawURL ...string) *Counter 
 	}
 	opts.Prefix = f.prefix
 	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
+		opts.Logger = testLogger(t).With("via", u)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -179,7 +178,9 @@ type proxy struct {
 	relays sync.WaitGroup
 
 	mu     sync.Mutex
+	thawed *sync.Cond // broadcast when frozen, cut or closed change
 	cut    bool
+	frozen bool
 	closed bool
 	conns  map[net.Conn]struct{}
 }
@@ -198,6 +199,7 @@ func newProxy(t *testing.T, f fixture) (*proxy, string) {
 		t.Fatal(err)
 	}
 	p := &proxy{ln: ln, target: u.Host, conns: make(map[net.Conn]struct{})}
+	p.thawed = sync.NewCond(&p.mu)
 	p.relays.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -233,11 +235,38 @@ func (p *proxy) accept() {
 	}
 }
 
+// relay copies src to dst; while the proxy is frozen, what it read waits.
 func (p *proxy) relay(dst, src net.Conn) {
 	defer p.relays.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			for p.frozen && !p.cut && !p.closed {
+				p.thawed.Wait()
+			}
+			p.mu.Unlock()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	dst.Close()
 	src.Close()
+}
+
+// setFrozen stops (true) or resumes (false) relaying without closing
+// anything: to Redis the connections stay open, as when a process is
+// frozen or the network silently drops everything.
+func (p *proxy) setFrozen(frozen bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = frozen
+	p.thawed.Broadcast()
 }
 
 // setCut cuts (true) or mends (false) the network: cutting resets every
@@ -246,6 +275,7 @@ func (p *proxy) setCut(cut bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = cut
+	p.thawed.Broadcast()
 	if cut {
 		p.dropLocked()
 	}
@@ -264,6 +294,7 @@ func (p *proxy) close() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
+		p.thawed.Broadcast()
 		p.ln.Close()
 		p.dropLocked()
 	}

@@ -25,11 +25,24 @@ func peopleKeys(prefix, instance string) []string {
 // per-person stream counts in Redis, takes the people of dead instances
 // out, and answers every person whose global count changed since the
 // version since (or everyone, when the instance knows too old a version).
+//
+// During an outage it fails at once, like Store, so the hub's cycle (and a
+// new stream's first events) never waits for a Redis that does not answer.
 func (c *Counter) StorePeople(ctx context.Context, changed []stream.PersonStreams, all bool, since uint64) (stream.PeopleChanges, error) {
+	c.mu.Lock()
+	outage := c.outage
+	c.mu.Unlock()
+	if outage != nil {
+		return stream.PeopleChanges{}, outage
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
-		return stream.PeopleChanges{}, ctx.Err()
+		err := fmt.Errorf("redis: waiting for the previous script: %w", ctx.Err())
+		c.fail(err)
+		return stream.PeopleChanges{}, err
 	}
 	defer func() { <-c.sem }()
 	if c.closed.Load() {
@@ -45,7 +58,9 @@ func (c *Counter) StorePeople(ctx context.Context, changed []stream.PersonStream
 	}
 	reply, err := c.people.Run(ctx, c.client, c.peopleKeys, args...).Slice()
 	if err != nil {
-		return stream.PeopleChanges{}, fmt.Errorf("redis: storing who is online: %w", err)
+		err = fmt.Errorf("redis: storing who is online: %w", err)
+		c.fail(err)
+		return stream.PeopleChanges{}, err
 	}
 	return parsePeople(reply)
 }
@@ -56,14 +71,19 @@ func (c *Counter) peopleArgs(mode string, all bool, since uint64, extra int) []a
 	if all {
 		flag = "1"
 	}
-	args := make([]any, 0, 8+extra)
+	sharded := "0"
+	if c.sharded {
+		sharded = "1"
+	}
+	args := make([]any, 0, 9+extra)
 	return append(args, mode, c.opts.InstanceID, flag, strconv.FormatUint(since, 10),
-		c.opts.Prefix+":people:at:", c.ttlMS, purgeAfter.Milliseconds(), c.channel)
+		c.prefix+":people:at:", c.ttlMS, purgeAfter.Milliseconds(), c.channel, sharded)
 }
 
 // refreshPeople renews this instance's share of the people and takes dead
 // instances' people out (mode "refresh"), or takes this instance's people
-// out (mode "leave"); it reports whether that changed anyone's count.
+// out (mode "leave"); it reports whether that changed anyone's count. The
+// caller holds sem or has stopped every other script (Close).
 func (c *Counter) refreshPeople(ctx context.Context, mode string) (bool, error) {
 	reply, err := c.people.Run(ctx, c.client, c.peopleKeys, c.peopleArgs(mode, false, 0, 0)...).Int64Slice()
 	if err != nil {

@@ -41,8 +41,9 @@ package redis
 // ARGV: mode ("store", "refresh" or "leave"), instance ID, all (1: the
 // changes are this instance's whole share), since (the version the caller
 // knows), the hash key prefix of instances ("<prefix>:people:at:"), TTL of
-// an instance in ms, purgeAfter in ms, change channel, then (store only)
-// triples of person ID, streams here, profile JSON.
+// an instance in ms, purgeAfter in ms, change channel, "1" for sharded
+// Pub/Sub, then (store only) triples of person ID, streams here, profile
+// JSON.
 //
 // Reply for store: version, full (1/0), resend (1/0), then quadruples of
 // person ID, global streams, arrival number, profile; for refresh and
@@ -52,6 +53,7 @@ local people, profiles, since_z, log, gone, meta, instances, deadlines, mine =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local mode, id, all, since = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])
 local atPrefix, ttl, purge, channel = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+local sharded = ARGV[9] == '1'
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -104,7 +106,7 @@ elseif mode == 'store' then
     if all then drop(mine) end
     redis.call('HSET', mine, '_', 1)
     redis.call('SADD', instances, id)
-    for i = 9, #ARGV, 3 do
+    for i = 10, #ARGV, 3 do
       local pid, n, prof = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
       local old = tonumber(redis.call('HGET', mine, pid) or '0')
       if n > 0 then
@@ -148,7 +150,7 @@ if mode ~= 'leave' and redis.call('EXISTS', mine) == 1 then
   redis.call('PEXPIREAT', mine, now + 2 * ttl)
 end
 
-if any then redis.call('PUBLISH', channel, id) end
+if any then redis.call(sharded and 'SPUBLISH' or 'PUBLISH', channel, id) end
 if mode ~= 'store' then
   return {version, any and 1 or 0}
 end

@@ -282,7 +282,7 @@ func TestRosterVersionsAndResend(t *testing.T) {
 
 	// A looks dead to B: its deadline is gone. B takes A's people out.
 	client := newTestClient(t, f.url)
-	if err := client.ZRem(t.Context(), f.prefix+":deadlines", a.opts.InstanceID).Err(); err != nil {
+	if err := client.ZRem(t.Context(), tagged(f.prefix)+":deadlines", a.opts.InstanceID).Err(); err != nil {
 		t.Fatal(err)
 	}
 	gone := storePeople(t, b, nil, false, fromB.Version)
