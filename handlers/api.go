@@ -31,17 +31,20 @@ func handleIssueToken(tokens *auth.Tokens) echo.HandlerFunc {
 	}
 }
 
-// countResponse is GET /api/count's answer.
+// countResponse is GET /api/count's answer. Partial is there only while
+// the shared count is unavailable and the numbers are this instance's best
+// knowledge.
 type countResponse struct {
-	UserCount   int `json:"user_count"`
-	PeopleCount int `json:"people_count"`
+	UserCount   int  `json:"user_count"`
+	PeopleCount int  `json:"people_count"`
+	Partial     bool `json:"partial,omitempty"`
 }
 
 // handleCount answers the live counts: streams and people.
 func handleCount(hub *stream.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, countResponse{UserCount: hub.Count(), PeopleCount: hub.People()})
+		return c.JSON(http.StatusOK, countResponse{UserCount: hub.Count(), PeopleCount: hub.People(), Partial: hub.Stats().Partial})
 	}
 }
 

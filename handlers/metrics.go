@@ -82,6 +82,13 @@ func newHubCollector(hub *stream.Hub) *hubCollector {
 			func(s stream.Stats) float64 { return float64(s.Subscribers) }),
 		gauge("headcount_user_count", "The global count last sent to subscribers (all instances sharing a count store).",
 			func(s stream.Stats) float64 { return float64(s.Global) }),
+		gauge("headcount_count_partial", "1 while the shared count is unavailable (Redis unreachable or refusing writes) and headcount_user_count is this instance's best knowledge.",
+			func(s stream.Stats) float64 {
+				if s.Partial {
+					return 1
+				}
+				return 0
+			}),
 		counter("headcount_streams_opened_total", "Streams accepted.",
 			func(s stream.Stats) uint64 { return s.Opened }),
 		counter("headcount_streams_closed_total", "Accepted streams that have ended, for any reason.",

@@ -44,7 +44,7 @@ func sharedCount(t *testing.T) func() *redis.Counter {
 		defer rdb.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		keys, _ := rdb.Keys(ctx, prefix+":*").Result()
+		keys, _ := rdb.Keys(ctx, "{"+prefix+"}:*").Result()
 		if len(keys) > 0 {
 			rdb.Del(ctx, keys...)
 		}

@@ -65,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// go-redis logs through one process-wide logger: make it ours, once.
+	redis.SetLibraryLogger(log)
 	if raiseErr != nil {
 		log.Warn("could not raise the open-file limit", "err", raiseErr)
 	}
@@ -131,7 +133,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log.Info("shutting down: ending every stream")
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := shutdown(stopCtx, srv, served, hub, closeCounter); err != nil {
+	if err := shutdown(stopCtx, log, srv, served, hub, closeCounter); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
@@ -158,24 +160,27 @@ func openCounter(cfg config.Config, log *slog.Logger) (stream.Counter, func() er
 // finish: http.Server.Shutdown closes the listener at once but then waits
 // for every connection to go idle, which a stream never does, so the hub
 // ends the streams meanwhile; then the count store takes this instance's
-// share out (after the hub, so its last Store has happened). A Redis that
-// hangs must not hold the stop past ctx: the others then drop this
-// instance's share when it expires.
-func shutdown(ctx context.Context, srv *http.Server, served <-chan error, hub *stream.Hub, closeCounter func() error) error {
+// share out (after the hub, so its last Store has happened). A removal
+// that fails or hangs (Redis down) is logged, not returned: SPEC wants
+// exit 0, and the others drop this instance's share by themselves once
+// its connection or its deadline is gone.
+func shutdown(ctx context.Context, log *slog.Logger, srv *http.Server, served <-chan error, hub *stream.Hub, closeCounter func() error) error {
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(ctx) }()
 	hubErr := hub.Close(ctx)
 	closed := make(chan error, 1)
 	go func() { closed <- closeCounter() }()
-	var counterErr error
 	select {
-	case counterErr = <-closed:
+	case err := <-closed:
+		if err != nil {
+			log.Warn("could not remove this instance's share of the count; the other instances drop it by themselves", "err", err)
+		}
 	case <-ctx.Done():
-		counterErr = fmt.Errorf("closing the shared count: %w", ctx.Err())
+		log.Warn("removing this instance's share of the count took too long; the other instances drop it by themselves", "err", ctx.Err())
 	}
 	err := <-shut
 	if serveErr := <-served; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}
-	return errors.Join(hubErr, counterErr, err)
+	return errors.Join(hubErr, err)
 }

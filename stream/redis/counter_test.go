@@ -112,7 +112,7 @@ func TestRedisLostAndBack(t *testing.T) {
 	mustStore(t, b, 2, 5)
 
 	drain(b)
-	p.setCut(true)
+	p.SetCut(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	if err := a.Ping(ctx); err == nil {
 		t.Error("Ping succeeded with the network to Redis cut")
@@ -126,7 +126,7 @@ func TestRedisLostAndBack(t *testing.T) {
 	awaitGlobal(t, b, 2, 2, testTTL+testRefresh+5*slack)
 
 	drain(a)
-	p.setCut(false)
+	p.SetCut(false)
 	// The failed Store(4) is what a's refresher writes back.
 	awaitGlobal(t, b, 2, 6, 5*slack)
 	awaitGlobal(t, a, 4, 6, 5*slack)
@@ -150,13 +150,13 @@ func TestSubscriptionRecovers(t *testing.T) {
 	mustStore(t, a, 1, 1)
 	mustStore(t, b, 1, 2)
 
-	p.setCut(true)
+	p.SetCut(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := a.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded with the network to Redis cut")
 	}
-	p.setCut(false)
+	p.SetCut(false)
 
 	// The first change may ride on the signal sent when the subscription
 	// is back; the later ones need the subscription itself.
@@ -176,7 +176,7 @@ func TestPingFailsOnClosedPort(t *testing.T) {
 	if err := c.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	p.close()
+	p.Close()
 	if err := c.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded with Redis' port closed")
 	}

@@ -151,9 +151,9 @@ func TestNewStreamDuringOutage(t *testing.T) {
 			bob.awaitCount(t, 2)
 
 			if mode == "hung" {
-				p.setFrozen(true)
+				p.SetFrozen(true)
 			} else {
-				p.setCut(true)
+				p.SetCut(true)
 			}
 			start := time.Now()
 			carol := openStream(t, tsA, "carol")
@@ -166,8 +166,8 @@ func TestNewStreamDuringOutage(t *testing.T) {
 				t.Error("the hub does not say the count is partial")
 			}
 
-			p.setFrozen(false)
-			p.setCut(false)
+			p.SetFrozen(false)
+			p.SetCut(false)
 			start = time.Now()
 			for _, s := range []*sseStream{alice, bob, carol} {
 				if err := s.WaitLast(5*time.Second-time.Since(start), "3"); err != nil {

@@ -8,12 +8,13 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
+
+	"github.com/headcount/headcount/internal/redistest"
 )
 
 // TestMain fails the package if any test leaves a goroutine behind: the
@@ -170,136 +171,17 @@ func awaitGlobal(t *testing.T, c *Counter, local, want int, within time.Duration
 	}
 }
 
-// proxy is a TCP relay to Redis that a test can cut and mend, to see what
-// an instance does when the network between it and Redis fails.
-type proxy struct {
-	ln     net.Listener
-	target string
-	relays sync.WaitGroup
-
-	mu     sync.Mutex
-	thawed *sync.Cond // broadcast when frozen, cut or closed change
-	cut    bool
-	frozen bool
-	closed bool
-	conns  map[net.Conn]struct{}
-}
-
 // newProxy starts a relay to the fixture's Redis and returns it with the
-// URL that reaches Redis through it. Cleanup stops it and waits for its
-// goroutines.
-func newProxy(t *testing.T, f fixture) (*proxy, string) {
+// URL that reaches Redis through it.
+func newProxy(t *testing.T, f fixture) (*redistest.Proxy, string) {
 	t.Helper()
 	u, err := url.Parse(f.url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: u.Host, conns: make(map[net.Conn]struct{})}
-	p.thawed = sync.NewCond(&p.mu)
-	p.relays.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
-	u.Host = ln.Addr().String()
+	p := redistest.NewProxy(t, u.Host)
+	u.Host = p.Addr()
 	return p, u.String()
-}
-
-func (p *proxy) accept() {
-	defer p.relays.Done()
-	for {
-		down, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
-		if err != nil {
-			down.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.cut || p.closed {
-			// A cut network: the connection opens and dies at once.
-			p.mu.Unlock()
-			down.Close()
-			up.Close()
-			continue
-		}
-		p.conns[down], p.conns[up] = struct{}{}, struct{}{}
-		p.relays.Add(2)
-		p.mu.Unlock()
-		go p.relay(down, up)
-		go p.relay(up, down)
-	}
-}
-
-// relay copies src to dst; while the proxy is frozen, what it read waits.
-func (p *proxy) relay(dst, src net.Conn) {
-	defer p.relays.Done()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			for p.frozen && !p.cut && !p.closed {
-				p.thawed.Wait()
-			}
-			p.mu.Unlock()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	dst.Close()
-	src.Close()
-}
-
-// setFrozen stops (true) or resumes (false) relaying without closing
-// anything: to Redis the connections stay open, as when a process is
-// frozen or the network silently drops everything.
-func (p *proxy) setFrozen(frozen bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.frozen = frozen
-	p.thawed.Broadcast()
-}
-
-// setCut cuts (true) or mends (false) the network: cutting resets every
-// relayed connection and refuses new ones until mended.
-func (p *proxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	p.thawed.Broadcast()
-	if cut {
-		p.dropLocked()
-	}
-}
-
-func (p *proxy) dropLocked() {
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// close closes the port for good (so a dial is refused) and waits for the
-// relays to end.
-func (p *proxy) close() {
-	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		p.thawed.Broadcast()
-		p.ln.Close()
-		p.dropLocked()
-	}
-	p.mu.Unlock()
-	p.relays.Wait()
 }
 
 // closedPort returns a loopback address nothing listens on.

@@ -1,9 +1,12 @@
 package redis
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,10 +68,10 @@ func TestURLForms(t *testing.T) {
 // The prefix becomes a hash tag unless it holds one already.
 func TestPrefixIsOneHashSlot(t *testing.T) {
 	for in, want := range map[string]string{
-		"headcount":       "{headcount}",
-		"app:{eu}":        "app:{eu}",
-		"odd{}":           "{odd{}}",
-		"half{open":       "{half{open}",
+		"headcount":        "{headcount}",
+		"app:{eu}":         "app:{eu}",
+		"odd{}":            "{odd{}}",
+		"half{open":        "{half{open}",
 		"{blue}:headcount": "{blue}:headcount",
 	} {
 		if got := tagged(in); got != want {
@@ -117,9 +120,9 @@ func TestFrozenInstanceLeavesByItsDeadline(t *testing.T) {
 	mustStore(t, b, 2, 5)
 
 	// A short pause (a GC pause, a slow reply): nobody drops b.
-	p.setFrozen(true)
+	p.SetFrozen(true)
 	time.Sleep(ttl / 2)
-	p.setFrozen(false)
+	p.SetFrozen(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := b.Ping(ctx); err != nil {
@@ -130,14 +133,14 @@ func TestFrozenInstanceLeavesByItsDeadline(t *testing.T) {
 	// A long one: b is dropped by its deadline, not by its connection.
 	drain(a)
 	start := time.Now()
-	p.setFrozen(true)
+	p.SetFrozen(true)
 	took := awaitGlobal(t, a, 3, 3, ttl+2*refresh+5*slack)
 	if took < ttl-refresh {
 		t.Errorf("the frozen instance was dropped after %v, before its deadline (%v)", took, ttl)
 	}
 	t.Logf("frozen instance dropped after %v (InstanceTTL %v)", time.Since(start), ttl)
 
-	p.setFrozen(false)
+	p.SetFrozen(false)
 	awaitGlobal(t, a, 3, 5, 5*slack)
 }
 
@@ -156,9 +159,9 @@ func TestOutageAnswersFromMemory(t *testing.T) {
 			mustStore(t, b, 2, 5)
 			mustStore(t, a, 3, 5)
 			if mode == "refused" {
-				p.setCut(true)
+				p.SetCut(true)
 			} else {
-				p.setFrozen(true)
+				p.SetFrozen(true)
 			}
 			for _, tc := range []struct{ local, want int }{{4, 6}, {5, 7}, {0, 2}, {1, 3}} {
 				start := time.Now()
@@ -181,8 +184,8 @@ func TestOutageAnswersFromMemory(t *testing.T) {
 				t.Errorf("Ping took %v during the outage", took)
 			}
 
-			p.setCut(false)
-			p.setFrozen(false)
+			p.SetCut(false)
+			p.SetFrozen(false)
 			awaitGlobal(t, b, 2, 3, 5*time.Second)
 			awaitGlobal(t, a, 1, 3, 5*time.Second)
 			if err := a.Ping(context.Background()); err != nil {
@@ -236,7 +239,13 @@ func TestWriteRefusalIsAnOutage(t *testing.T) {
 // Through Sentinel: two counters share the sum, a forced failover
 // (SENTINEL FAILOVER) costs neither its place in the count, and afterwards
 // changes still reach the other at once, through the new master.
+//
+// go-redis' own lines (it logs Sentinel's master switches) arrive through
+// the slog logger given to SetLibraryLogger, not raw on stderr.
 func TestSentinelFailover(t *testing.T) {
+	var lib syncBuffer
+	SetLibraryLogger(slog.New(slog.NewTextHandler(&lib, nil)))
+	t.Cleanup(func() { SetLibraryLogger(slog.New(slog.DiscardHandler)) })
 	set := redistest.StartSentinel(t)
 	f := ownFixture(set.URL())
 	opts := Options{InstanceTTL: 3 * time.Second}
@@ -277,6 +286,28 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitGlobal(t, b, 4, 4, 2*time.Second)
+
+	if out := lib.String(); !strings.Contains(out, `msg="go-redis: sentinel: new master`) || !strings.Contains(out, "source=go-redis") {
+		t.Errorf("go-redis' log did not come through slog:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // On a three-master Cluster: every key and channel of the deployment is in

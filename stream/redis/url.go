@@ -61,6 +61,8 @@ func dial(rawURL, clientName string) (topology, error) {
 	opts.ClientName = clientName
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
 	opts.ContextTimeoutEnabled = true
+	// The keeper retries; a failing call should fail fast instead.
+	opts.MaxRetries = 1
 	return topology{client: goredis.NewClient(opts), kind: "redis", where: opts.Addr}, nil
 }
 
@@ -148,6 +150,7 @@ func dialSentinel(rest, clientName string) (topology, error) {
 		ReadTimeout:           ioTimeout,
 		WriteTimeout:          ioTimeout,
 		ContextTimeoutEnabled: true,
+		MaxRetries:            1,
 	})
 	return topology{client: client, kind: "sentinel", where: master + "@" + strings.Join(m.addrs, ",")}, nil
 }
@@ -172,6 +175,7 @@ func dialCluster(rest, clientName string) (topology, error) {
 		ReadTimeout:           ioTimeout,
 		WriteTimeout:          ioTimeout,
 		ContextTimeoutEnabled: true,
+		MaxRetries:            1,
 	})
 	return topology{client: client, kind: "cluster", where: strings.Join(m.addrs, ",")}, nil
 }
