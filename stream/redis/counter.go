@@ -465,7 +465,8 @@ func parseReply(raw []any) (scriptReply, error) {
 // fail records that Redis cannot be used, logging the first failure of an
 // outage. Store then answers from memory until a script works again.
 func (c *Counter) fail(err error) {
-	if c.closed.Load() {
+	if c.closed.Load() || errors.Is(err, context.Canceled) {
+		// A caller that gave up (the hub closing) says nothing of Redis.
 		return
 	}
 	c.mu.Lock()
