@@ -200,20 +200,30 @@ func signIn(t *testing.T, c *http.Client, base, login string) signedIn {
 	return signedIn{session: session, token: tok.Token}
 }
 
-// count reads GET /api/count with a bearer token.
-func count(t *testing.T, c *http.Client, base, token string) int {
+// countReply is GET /api/count's answer.
+type countReply struct {
+	UserCount int  `json:"user_count"`
+	Partial   bool `json:"partial"`
+}
+
+// readCount reads GET /api/count with a bearer token.
+func readCount(t *testing.T, c *http.Client, base, token string) countReply {
 	t.Helper()
 	req := newRequest(t, http.MethodGet, base+"/api/count", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, body := fetch(t, c, req)
 	expect(t, resp, body, http.StatusOK)
-	var n struct {
-		UserCount int `json:"user_count"`
-	}
+	var n countReply
 	if err := json.Unmarshal([]byte(body), &n); err != nil {
 		t.Fatalf("GET /api/count: %q: %v", body, err)
 	}
-	return n.UserCount
+	return n
+}
+
+// count reads the user count of GET /api/count with a bearer token.
+func count(t *testing.T, c *http.Client, base, token string) int {
+	t.Helper()
+	return readCount(t, c, base, token).UserCount
 }
 
 // sseStream is an open GET /events whose first event has arrived; the

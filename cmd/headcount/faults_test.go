@@ -3,7 +3,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"slices"
@@ -68,22 +67,6 @@ func readyz(t *testing.T, c *http.Client, base string) (int, time.Duration) {
 	start := time.Now()
 	resp, _ := fetch(t, c, newRequest(t, http.MethodGet, base+"/readyz", nil))
 	return resp.StatusCode, time.Since(start)
-}
-
-// partial reads /api/count's partial flag.
-func partial(t *testing.T, c *http.Client, base, token string) bool {
-	t.Helper()
-	req := newRequest(t, http.MethodGet, base+"/api/count", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, body := fetch(t, c, req)
-	expect(t, resp, body, http.StatusOK)
-	var n struct {
-		Partial bool `json:"partial"`
-	}
-	if err := json.Unmarshal([]byte(body), &n); err != nil {
-		t.Fatalf("GET /api/count: %q: %v", body, err)
-	}
-	return n.Partial
 }
 
 // crashRuns is how many SIGKILLs TestProcessKilledLeavesWithinTwoSeconds
@@ -224,7 +207,7 @@ func TestProcessRedisFaults(t *testing.T) {
 				if s.first != want-i {
 					t.Errorf("a new stream's first count is %d, want %d", s.first, want-i)
 				}
-				if !partial(t, c, v.url, vtok) {
+				if !readCount(t, c, v.url, vtok).Partial {
 					t.Error("/api/count does not say the count is partial")
 				}
 				streams = append(streams, s)

@@ -61,7 +61,6 @@ func dial(rawURL, clientName string) (topology, error) {
 	opts.ClientName = clientName
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = dialTimeout, ioTimeout, ioTimeout
 	opts.ContextTimeoutEnabled = true
-	// The keeper retries; a failing call should fail fast instead.
 	opts.MaxRetries = 1
 	return topology{client: goredis.NewClient(opts), kind: "redis", where: opts.Addr}, nil
 }
@@ -126,6 +125,24 @@ func (m multiHost) only(allowed ...string) error {
 	return nil
 }
 
+// universal returns the client options of a multi-host URL, with the
+// timeouts and retries every topology shares.
+func (m multiHost) universal(clientName string) *goredis.UniversalOptions {
+	return &goredis.UniversalOptions{
+		Addrs:                 m.addrs,
+		Username:              m.username,
+		Password:              m.password,
+		DB:                    m.db,
+		ClientName:            clientName,
+		DialTimeout:           dialTimeout,
+		ReadTimeout:           ioTimeout,
+		WriteTimeout:          ioTimeout,
+		ContextTimeoutEnabled: true,
+		// The keeper retries; a failing call should fail fast instead.
+		MaxRetries: 1,
+	}
+}
+
 func dialSentinel(rest, clientName string) (topology, error) {
 	m, err := parseMultiHost(rest)
 	if err != nil {
@@ -138,21 +155,9 @@ func dialSentinel(rest, clientName string) (topology, error) {
 	if master == "" {
 		return topology{}, errors.New("redis: bad URL: redis+sentinel:// needs ?master=NAME")
 	}
-	client := goredis.NewFailoverClient(&goredis.FailoverOptions{
-		MasterName:            master,
-		SentinelAddrs:         m.addrs,
-		SentinelPassword:      m.query.Get("sentinel_password"),
-		Username:              m.username,
-		Password:              m.password,
-		DB:                    m.db,
-		ClientName:            clientName,
-		DialTimeout:           dialTimeout,
-		ReadTimeout:           ioTimeout,
-		WriteTimeout:          ioTimeout,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            1,
-	})
-	return topology{client: client, kind: "sentinel", where: master + "@" + strings.Join(m.addrs, ",")}, nil
+	opts := m.universal(clientName)
+	opts.MasterName, opts.SentinelPassword = master, m.query.Get("sentinel_password")
+	return topology{client: goredis.NewFailoverClient(opts.Failover()), kind: "sentinel", where: master + "@" + strings.Join(m.addrs, ",")}, nil
 }
 
 func dialCluster(rest, clientName string) (topology, error) {
@@ -166,16 +171,5 @@ func dialCluster(rest, clientName string) (topology, error) {
 	if m.db != 0 {
 		return topology{}, errors.New("redis: bad URL: a Redis Cluster has only database 0")
 	}
-	client := goredis.NewClusterClient(&goredis.ClusterOptions{
-		Addrs:                 m.addrs,
-		Username:              m.username,
-		Password:              m.password,
-		ClientName:            clientName,
-		DialTimeout:           dialTimeout,
-		ReadTimeout:           ioTimeout,
-		WriteTimeout:          ioTimeout,
-		ContextTimeoutEnabled: true,
-		MaxRetries:            1,
-	})
-	return topology{client: client, kind: "cluster", where: strings.Join(m.addrs, ",")}, nil
+	return topology{client: goredis.NewClusterClient(m.universal(clientName).Cluster()), kind: "cluster", where: strings.Join(m.addrs, ",")}, nil
 }
