@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/headcount/headcount/internal/redistest"
+	"github.com/headcount/headcount/stream"
 )
 
 // sharedSecret is what every instance of a fault test shares.
@@ -79,8 +80,8 @@ func crashRuns(t *testing.T) int {
 }
 
 // A SIGKILLed instance says no goodbye, but the kernel closes its Redis
-// connections: the survivor's subscribers see its streams leave the count
-// within two seconds, far inside the six-second deadline.
+// connections: the survivor's subscribers see its streams and its people
+// leave the counts within two seconds, far inside the six-second deadline.
 func TestProcessKilledLeavesWithinTwoSeconds(t *testing.T) {
 	p := startPair(t)
 	var took []time.Duration
@@ -98,6 +99,10 @@ func TestProcessKilledLeavesWithinTwoSeconds(t *testing.T) {
 		}
 		awaitCount(t, p.watch, 1, 2*time.Second, "after SIGKILL")
 		took = append(took, time.Since(start))
+		// Its people leave too (after the hub's leave grace).
+		if err := p.watch.WaitLastOf(2*time.Second-time.Since(start)+stream.DefaultLeaveGrace, "people count", "1"); err != nil {
+			t.Fatalf("the killed instance's people: %v", err)
+		}
 		t.Logf("run %d: the killed instance left the count after %v", run+1, took[run])
 		<-victim.exited
 	}
