@@ -12,6 +12,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -30,6 +31,7 @@ const streamBufferSize = 8
 type Hub struct {
 	cfg      Config
 	counter  Counter
+	limiter  Limiter // nil: the per-user limit is this instance's alone
 	presence *presence
 	sse      *sse.Server
 	stats    liveStats
@@ -66,9 +68,11 @@ func NewHub(cfg Config) *Hub {
 	s.Headers = map[string]string{"X-Accel-Buffering": "no"}
 
 	roster, _ := cfg.Counter.(Roster)
+	limiter, _ := cfg.Counter.(Limiter)
 	h := &Hub{
 		cfg:      cfg,
 		counter:  cfg.Counter,
+		limiter:  limiter,
 		presence: newPresence(roster, cfg.LeaveGrace),
 		sse:      s,
 		dirty:    make(chan struct{}, 1),
@@ -94,7 +98,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
 
 	sub := &subscriber{person: p, cancel: cancel}
 	sub.w = newResponseWriter(w, h.cfg.WriteTimeout, &h.stats, func() { h.markRegistered(sub) }, h.signal)
-	if err := h.join(sub); err != nil {
+	if err := h.join(r.Context(), sub); err != nil {
 		return err
 	}
 	h.sse.CreateStream(sub.stream)
@@ -104,6 +108,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
 		// deregistered the subscriber: removing the stream leaks nothing.
 		h.sse.RemoveStream(sub.stream)
 		h.leave(sub)
+		h.release(sub)
 	}()
 
 	// The client's own ?stream= and Last-Event-ID mean nothing here: one
@@ -120,10 +125,51 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
 	return nil
 }
 
-// join admits sub unless a limit or the hub's closing refuses it.
-func (h *Hub) join(sub *subscriber) error {
+// limiterTimeout bounds the Limiter's answer on join; past it the hub
+// holds to its local limit.
+const limiterTimeout = time.Second
+
+// join admits sub unless a limit or the hub's closing refuses it. With a
+// Limiter, the per-user limit is checked across every instance first,
+// outside the hub's lock (it is a round trip).
+func (h *Hub) join(ctx context.Context, sub *subscriber) error {
+	if err := h.admit(sub); err != nil {
+		return err
+	}
+	if h.limiter != nil && h.cfg.MaxStreamsPerUser > 0 {
+		ctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+		err := h.limiter.Acquire(ctx, sub.person, h.cfg.MaxStreamsPerUser)
+		cancel()
+		if errors.Is(err, ErrUserLimit) {
+			h.stats.refusedUserLimit.Add(1)
+			return ErrUserLimit
+		}
+		sub.reserved = true
+	}
+	if err := h.register(sub); err != nil {
+		h.release(sub)
+		return err
+	}
+	return nil
+}
+
+// release gives sub's reservation back to the Limiter, if it had one.
+func (h *Hub) release(sub *subscriber) {
+	if sub.reserved {
+		sub.reserved = false
+		h.limiter.Release(sub.person)
+	}
+}
+
+// admit checks sub against the hub's state and limits, without taking it in.
+func (h *Hub) admit(sub *subscriber) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.refusal(sub)
+}
+
+// refusal is why sub cannot join now, or nil; h.mu is held.
+func (h *Hub) refusal(sub *subscriber) error {
 	switch {
 	case h.closed:
 		h.stats.refusedClosed.Add(1)
@@ -134,6 +180,17 @@ func (h *Hub) join(sub *subscriber) error {
 	case h.cfg.MaxStreamsPerUser > 0 && h.presence.streams(sub.person.ID) >= h.cfg.MaxStreamsPerUser:
 		h.stats.refusedUserLimit.Add(1)
 		return ErrUserLimit
+	}
+	return nil
+}
+
+// register takes sub in, checking again (the hub may have closed, or
+// filled, while the Limiter answered).
+func (h *Hub) register(sub *subscriber) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.refusal(sub); err != nil {
+		return err
 	}
 	h.lastID++
 	sub.id = h.lastID

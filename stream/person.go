@@ -51,3 +51,17 @@ type PeopleChanges struct {
 	// dead): nothing was recorded, and the hub calls again with all set.
 	Resend bool
 }
+
+// Limiter holds the per-user stream limit across every instance. A
+// Counter that also implements Limiter is asked before the hub accepts a
+// stream (with Config.MaxStreamsPerUser set), and told when it ends.
+type Limiter interface {
+	// Acquire reserves one more stream for p unless p already holds max
+	// on every instance together, atomically, and then returns
+	// ErrUserLimit. Any other error means the limiter could not tell (its
+	// back end is down): the hub then holds to its own, local, limit.
+	// Either way but ErrUserLimit, Release must follow.
+	Acquire(ctx context.Context, p Person, max int) error
+	// Release gives back a stream of p that Acquire let in.
+	Release(p Person)
+}

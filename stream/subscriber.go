@@ -9,6 +9,9 @@ type subscriber struct {
 	person Person
 	cancel context.CancelFunc // ends the stream's request context
 	w      *responseWriter
+	// reserved: the Limiter let this stream in and must be told it ended.
+	// Only the stream's own goroutine touches it.
+	reserved bool
 
 	// registered is set, under Hub.mu, once r3labs has registered the
 	// subscriber with its stream, so published events reach it.

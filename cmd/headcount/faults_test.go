@@ -8,11 +8,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/headcount/headcount/internal/redistest"
+	"github.com/headcount/headcount/internal/ssetest"
 	"github.com/headcount/headcount/stream"
 )
 
@@ -46,9 +48,50 @@ func startPair(t *testing.T) *pair {
 func (p *pair) startInstance(t *testing.T, redisURL string) *process {
 	t.Helper()
 	return startProcess(t, map[string]string{
-		"HEADCOUNT_REDIS_URL":      redisURL,
-		"HEADCOUNT_SESSION_SECRET": sharedSecret,
+		"HEADCOUNT_REDIS_URL":            redisURL,
+		"HEADCOUNT_SESSION_SECRET":       sharedSecret,
+		"HEADCOUNT_MAX_STREAMS_PER_USER": strconv.Itoa(perUserLimit),
 	})
+}
+
+// perUserLimit is HEADCOUNT_MAX_STREAMS_PER_USER of the fault tests.
+const perUserLimit = 6
+
+// HEADCOUNT_MAX_STREAMS_PER_USER holds for the sum over both instances: of
+// a burst of connects by one user, alternating instances, exactly the
+// limit is admitted and the rest get 429.
+func TestProcessPerUserLimitAcrossInstances(t *testing.T) {
+	p := startPair(t)
+	tok := signIn(t, p.ca, p.a.url, "greedy").token
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for i := range 40 {
+		c, base := p.ca, p.a.url
+		if i%2 == 1 {
+			c, base = p.cb, p.b.url
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := ssetest.Open(t, c, base+"/events", http.Header{"Authorization": {"Bearer " + tok}})
+			status := -1
+			switch {
+			case err == nil:
+				status = http.StatusOK
+			case s != nil && s.Response != nil:
+				status = s.Response.StatusCode
+			}
+			mu.Lock()
+			statuses[status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[http.StatusOK] != perUserLimit || statuses[http.StatusTooManyRequests] != 40-perUserLimit {
+		t.Fatalf("statuses %v, want %d × 200 and %d × 429", statuses, perUserLimit, 40-perUserLimit)
+	}
+	awaitCount(t, p.watch, 1+perUserLimit, 2*time.Second, "the admitted streams")
 }
 
 // awaitCount waits until s's latest count is want, failing after within;

@@ -109,6 +109,9 @@ type Counter struct {
 	// since the last store), so the keeper stores next.
 	unwritten bool
 
+	// limits is this instance's side of the per-user limit (limiter.go).
+	limits limits
+
 	// closed is set when Close begins: Store, refreshes and Ping are refused.
 	closed atomic.Bool
 
@@ -182,6 +185,13 @@ func New(ctx context.Context, rawURL string, opts Options) (*Counter, error) {
 	if err := c.confirm(ctx, ps); err != nil {
 		c.cancel()
 		return nil, errors.Join(fmt.Errorf("redis: subscribing to %s: %w", c.channel, err), ps.Close(), client.Close())
+	}
+
+	// Counted (with nothing yet) and under a deadline from the start, so
+	// the others never take this instance's people for a dead one's.
+	if _, _, err := c.runStore(ctx); err != nil {
+		c.cancel()
+		return nil, errors.Join(fmt.Errorf("redis: writing this instance's count to %s %s: %w", topo.kind, topo.where, err), ps.Close(), client.Close())
 	}
 
 	c.workers.Add(2)

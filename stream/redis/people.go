@@ -48,13 +48,14 @@ func (c *Counter) StorePeople(ctx context.Context, changed []stream.PersonStream
 	if c.closed.Load() {
 		return stream.PeopleChanges{}, ErrClosed
 	}
+	changed = c.limits.truth(changed, all)
 	args := c.peopleArgs("store", all, since, 3*len(changed))
 	for _, ps := range changed {
-		prof, err := json.Marshal([3]string{ps.Login, ps.Name, ps.AvatarURL})
+		prof, err := profileJSON(ps.Person)
 		if err != nil {
 			return stream.PeopleChanges{}, err
 		}
-		args = append(args, ps.ID, ps.Streams, string(prof))
+		args = append(args, ps.ID, ps.Streams, prof)
 	}
 	reply, err := c.people.Run(ctx, c.client, c.peopleKeys, args...).Slice()
 	if err != nil {

@@ -31,23 +31,28 @@ package redis
 // people out. Every script that changes a global count publishes this
 // instance's ID on the count's change channel, as the count does.
 //
-// A per-user limit across instances can check <prefix>:people in the same
-// script that records a new stream in <prefix>:people:at:<instance>.
+// The per-user limit across instances checks <prefix>:people in the same
+// script that records a new stream in <prefix>:people:at:<instance>
+// (mode "acquire"), so check and reservation are one atomic step.
 
 // peopleScript brings the people up to date and answers what changed.
 //
 // KEYS: people, profiles, since, log, gone, meta, instances, deadlines,
 // this instance's hash.
-// ARGV: mode ("store", "refresh" or "leave"), instance ID, all (1: the
+// ARGV: mode ("store", "set", "acquire", "refresh" or "leave"), instance
+// ID, all (1: the
 // changes are this instance's whole share), since (the version the caller
 // knows), the hash key prefix of instances ("<prefix>:people:at:"), TTL of
 // an instance in ms, purgeAfter in ms, change channel, "1" for sharded
-// Pub/Sub, then (store only) triples of person ID, streams here, profile
-// JSON.
+// Pub/Sub, then (store and set) triples of person ID, streams here,
+// profile JSON; (acquire) the limit, the person, their streams here with
+// the new one, their profile, then (with all) the instance's whole share
+// as triples.
 //
 // Reply for store: version, full (1/0), resend (1/0), then quadruples of
-// person ID, global streams, arrival number, profile; for refresh and
-// leave: version, changed (1/0).
+// person ID, global streams, arrival number, profile; for acquire:
+// version, admitted (1, 0, or 2: send the share with all); for set, refresh and leave: version, changed
+// (1/0). Set is store without the answer: what Release sends.
 const peopleScript = `
 local people, profiles, since_z, log, gone, meta, instances, deadlines, mine =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -93,30 +98,55 @@ for _, inst in ipairs(redis.call('SMEMBERS', instances)) do
   end
 end
 
-local resend = false
-if mode == 'leave' then
+local function apply(pid, n, prof)
+  local old = tonumber(redis.call('HGET', mine, pid) or '0')
+  if n > 0 then
+    redis.call('HSET', mine, pid, n)
+    redis.call('HSET', profiles, pid, prof)
+  else
+    redis.call('HDEL', mine, pid)
+  end
+  bump(pid, n - old)
+end
+
+local function claim()
+  if all then drop(mine) end
+  redis.call('HSET', mine, '_', 1)
+  redis.call('SADD', instances, id)
+end
+
+local resend, admitted = false, 1
+if mode == 'acquire' then
+  -- The per-user limit: this person's streams on every other live
+  -- instance plus n here (this new stream included) may not pass max.
+  -- Without its share (new, or taken for dead) the instance is asked for
+  -- it (2), and sends it with all set.
+  local max, who, n, prof = tonumber(ARGV[10]), ARGV[11], tonumber(ARGV[12]), ARGV[13]
+  if all then
+    claim()
+    for i = 14, #ARGV, 3 do apply(ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]) end
+  end
+  if redis.call('EXISTS', mine) == 0 then
+    admitted = 2
+  else
+    local here = tonumber(redis.call('HGET', mine, who) or '0')
+    if tonumber(redis.call('HGET', people, who) or '0') - here + n > max then
+      admitted = 0
+    else
+      apply(who, n, prof)
+    end
+  end
+elseif mode == 'leave' then
   drop(mine)
   redis.call('SREM', instances, id)
-elseif mode == 'store' then
+elseif mode == 'store' or mode == 'set' then
   if not all and redis.call('EXISTS', mine) == 0 then
     -- This instance was taken for dead: its share is gone, so changes
     -- cannot be applied to it. It sends everything instead.
     resend = true
   else
-    if all then drop(mine) end
-    redis.call('HSET', mine, '_', 1)
-    redis.call('SADD', instances, id)
-    for i = 10, #ARGV, 3 do
-      local pid, n, prof = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]
-      local old = tonumber(redis.call('HGET', mine, pid) or '0')
-      if n > 0 then
-        redis.call('HSET', mine, pid, n)
-        redis.call('HSET', profiles, pid, prof)
-      else
-        redis.call('HDEL', mine, pid)
-      end
-      bump(pid, n - old)
-    end
+    claim()
+    for i = 10, #ARGV, 3 do apply(ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]) end
   end
 end
 
@@ -151,6 +181,9 @@ if mode ~= 'leave' and redis.call('EXISTS', mine) == 1 then
 end
 
 if any then redis.call(sharded and 'SPUBLISH' or 'PUBLISH', channel, id) end
+if mode == 'acquire' then
+  return {version, admitted}
+end
 if mode ~= 'store' then
   return {version, any and 1 or 0}
 end

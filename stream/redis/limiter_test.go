@@ -1,0 +1,185 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/headcount/headcount/internal/redistest"
+	"github.com/headcount/headcount/internal/ssetest"
+	"github.com/headcount/headcount/stream"
+)
+
+// limitedHub serves a hub of max streams per user on c, answering 429 for
+// ErrUserLimit; the user is the X-User header.
+func limitedHub(t *testing.T, c *Counter, limit int) (*stream.Hub, *httptest.Server) {
+	t.Helper()
+	hub := stream.NewHub(stream.Config{Counter: c, MaxStreamsPerUser: limit, Logger: testLogger(t)})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := stream.Person{ID: r.Header.Get("X-User"), Login: r.Header.Get("X-User")}
+		switch err := hub.Serve(w, r, p); {
+		case errors.Is(err, stream.ErrUserLimit):
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hub.Close(ctx); err != nil {
+			t.Errorf("hub.Close: %v", err)
+		}
+		ts.Close()
+	})
+	return hub, ts
+}
+
+// tryStream opens GET /events as user on ts and returns the stream and
+// 200, or nil and the status it was refused with.
+func tryStream(t *testing.T, ts *httptest.Server, user string) (*sseStream, int) {
+	t.Helper()
+	s, err := ssetest.Open(t, ts.Client(), ts.URL+"/events", http.Header{"X-User": {user}})
+	switch {
+	case err == nil:
+		return &sseStream{s}, http.StatusOK
+	case s != nil && s.Response != nil:
+		return nil, s.Response.StatusCode
+	default:
+		t.Errorf("GET /events as %s: %v", user, err)
+		return nil, -1
+	}
+}
+
+// HEADCOUNT_MAX_STREAMS_PER_USER holds for the sum over every instance: a
+// burst of connects by one user against two instances is admitted exactly
+// max times in all, the refused ones reserve nothing, a stream that ends
+// frees its place at once for the other instance, and the streams of an
+// instance that dies stop counting as soon as it is found dead.
+func TestPerUserLimitAcrossInstances(t *testing.T) {
+	const limit = 8
+	f := ownFixture(redistest.Start(t).URL())
+	a := f.counter(t, Options{InstanceTTL: time.Minute})
+	b := f.counter(t, Options{InstanceTTL: time.Minute})
+	hubA, tsA := limitedHub(t, a, limit)
+	hubB, tsB := limitedHub(t, b, limit)
+
+	// The burst: 60 connects at once, alternating instances.
+	var (
+		mu       sync.Mutex
+		admitted []*sseStream
+		refused  atomic.Int32
+		wg       sync.WaitGroup
+	)
+	for i := range 60 {
+		ts := tsA
+		if i%2 == 1 {
+			ts = tsB
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, status := tryStream(t, ts, "alice")
+			switch status {
+			case http.StatusOK:
+				mu.Lock()
+				admitted = append(admitted, s)
+				mu.Unlock()
+			case http.StatusTooManyRequests:
+				refused.Add(1)
+			default:
+				t.Errorf("a connect answered %d", status)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(admitted) != limit || refused.Load() != 60-limit {
+		t.Fatalf("the burst admitted %d and refused %d, want %d and %d", len(admitted), refused.Load(), limit, 60-limit)
+	}
+	if got := hubA.Stats().Subscribers + hubB.Stats().Subscribers; got != limit {
+		t.Fatalf("%d streams open on both instances, want %d", got, limit)
+	}
+	// Refusals left nothing behind: Redis holds exactly the open streams.
+	client := newTestClient(t, f.url)
+	if n, err := client.HGet(t.Context(), tagged(f.prefix)+":people", "alice").Int(); err != nil || n != limit {
+		t.Fatalf("Redis counts %d (%v) streams of alice, want %d", n, err, limit)
+	}
+
+	// One ends on either instance: the other instance admits one at once.
+	var onA, onB []*sseStream
+	for _, s := range admitted {
+		if s.Response.Request.URL.Host == tsA.Listener.Addr().String() {
+			onA = append(onA, s)
+		} else {
+			onB = append(onB, s)
+		}
+	}
+	if len(onA) == 0 || len(onB) == 0 {
+		t.Fatalf("the burst admitted %d on A and %d on B; want some on each", len(onA), len(onB))
+	}
+	onA[0].close()
+	eventually(t, 2*time.Second, "B admits alice again after a stream on A ended", func() error {
+		s, status := tryStream(t, tsB, "alice")
+		if status != http.StatusOK {
+			return errors.New(http.StatusText(status))
+		}
+		onB = append(onB, s)
+		return nil
+	})
+	if _, status := tryStream(t, tsA, "alice"); status != http.StatusTooManyRequests {
+		t.Fatalf("A at the limit answered %d, want 429", status)
+	}
+
+	// B dies with its streams: once it is found dead (its connection
+	// closed), A admits alice up to the limit again.
+	if err := b.shutdown(false); err != nil {
+		t.Fatal(err)
+	}
+	open := len(onA) - 1
+	eventually(t, 3*time.Second, "A admits alice in B's place", func() error {
+		for open < limit {
+			if _, status := tryStream(t, tsA, "alice"); status != http.StatusOK {
+				return errors.New(http.StatusText(status))
+			}
+			open++
+		}
+		return nil
+	})
+	if _, status := tryStream(t, tsA, "alice"); status != http.StatusTooManyRequests {
+		t.Fatalf("A at the limit after B's death answered %d, want 429", status)
+	}
+}
+
+// During an outage the limiter cannot tell, so each instance holds to its
+// own, local, limit; once Redis answers, what it holds is written back.
+func TestPerUserLimitDuringOutage(t *testing.T) {
+	const limit = 3
+	f := ownFixture(redistest.Start(t).URL())
+	p, viaProxy := newProxy(t, f)
+	a := f.counter(t, Options{InstanceTTL: time.Minute}, viaProxy)
+	_, tsA := limitedHub(t, a, limit)
+
+	p.SetFrozen(true)
+	for range limit {
+		if _, status := tryStream(t, tsA, "bob"); status != http.StatusOK {
+			t.Fatalf("a connect during the outage answered %d, want 200 (the local limit)", status)
+		}
+	}
+	if _, status := tryStream(t, tsA, "bob"); status != http.StatusTooManyRequests {
+		t.Fatalf("past the local limit during the outage: %d, want 429", status)
+	}
+	p.SetFrozen(false)
+	client := newTestClient(t, f.url)
+	eventually(t, 5*time.Second, "Redis holds bob's streams after the outage", func() error {
+		n, err := client.HGet(t.Context(), tagged(f.prefix)+":people", "bob").Int()
+		if err != nil || n != limit {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+}
