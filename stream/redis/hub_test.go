@@ -77,14 +77,18 @@ func newHub(t *testing.T, c *Counter) (*stream.Hub, *httptest.Server) {
 	return newHubWith(t, stream.Config{Counter: c})
 }
 
-// newHubWith is newHub with the hub configured by cfg.
+// newHubWith is newHub with the hub configured by cfg; ErrUserLimit is
+// answered 429, any other refusal 503.
 func newHubWith(t *testing.T, cfg stream.Config) (*stream.Hub, *httptest.Server) {
 	t.Helper()
 	cfg.Logger = testLogger(t)
 	hub := stream.NewHub(cfg)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := stream.Person{ID: r.Header.Get("X-User"), Login: r.Header.Get("X-User"), Name: r.Header.Get("X-Name")}
-		if err := hub.Serve(w, r, p); err != nil {
+		switch err := hub.Serve(w, r, p); {
+		case errors.Is(err, stream.ErrUserLimit):
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+		case err != nil:
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
 	}))

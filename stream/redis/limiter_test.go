@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -15,29 +14,10 @@ import (
 	"github.com/headcount/headcount/stream"
 )
 
-// limitedHub serves a hub of max streams per user on c, answering 429 for
-// ErrUserLimit; the user is the X-User header.
+// limitedHub serves a hub of limit streams per user on c.
 func limitedHub(t *testing.T, c *Counter, limit int) (*stream.Hub, *httptest.Server) {
 	t.Helper()
-	hub := stream.NewHub(stream.Config{Counter: c, MaxStreamsPerUser: limit, Logger: testLogger(t)})
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := stream.Person{ID: r.Header.Get("X-User"), Login: r.Header.Get("X-User")}
-		switch err := hub.Serve(w, r, p); {
-		case errors.Is(err, stream.ErrUserLimit):
-			http.Error(w, err.Error(), http.StatusTooManyRequests)
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		}
-	}))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := hub.Close(ctx); err != nil {
-			t.Errorf("hub.Close: %v", err)
-		}
-		ts.Close()
-	})
-	return hub, ts
+	return newHubWith(t, stream.Config{Counter: c, MaxStreamsPerUser: limit})
 }
 
 // tryStream opens GET /events as user on ts and returns the stream and
