@@ -152,8 +152,17 @@
     let stopped = false; // the page is hidden (pagehide) or the session ended
     let ended = false;
 
+    // partial: the server said its counts are only its own best knowledge
+    // (its shared count store is unreachable); "Live" then says so.
+    let partial = false;
+    const PARTIAL_TEXT = 'Live, but partial: this server cannot reach the shared count, so the numbers are its best knowledge';
+
     function setState(state, text) {
       if (!stateEl) return;
+      if (state === 'live' && partial) {
+        state = 'partial';
+        text = PARTIAL_TEXT;
+      }
       stateEl.dataset.state = state;
       stateEl.textContent = text;
     }
@@ -182,6 +191,8 @@
       es.addEventListener('open', () => {
         if (es !== source) return;
         started = false;
+        // A new stream says again if its counts are partial.
+        partial = false;
         setState('live', 'Live');
       });
       es.addEventListener('user count', (e) => {
@@ -198,6 +209,11 @@
         // stream (re)opens, since a gap may have hidden comings and goings.
         if (!started && view) view.refresh();
         started = true;
+      });
+      es.addEventListener('count state', (e) => {
+        if (es !== source) return;
+        partial = String(e.data).trim() === 'partial';
+        setState('live', 'Live');
       });
       es.addEventListener('user', (e) => {
         if (es === source && view) view.announce(e.data);

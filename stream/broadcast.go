@@ -36,6 +36,7 @@ type broadcaster struct {
 	started bool   // the first counts are known and logged
 	global  int    // the user count in the log
 	people  int    // the people count in the log
+	partial bool   // the counts in the log are this instance's best knowledge
 	log     eventLog
 	failing bool // the last Store failed (log once per outage)
 	// peopleFailing: the last Roster call failed (log once per outage)
@@ -162,6 +163,13 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		again = pc.recheck
 	}
 	h.logChanges(b, global, pc, perr == nil)
+	if partial != b.partial {
+		// Told after the counts it qualifies, so a page never shows a
+		// count as exact that was only this instance's best knowledge.
+		b.seq++
+		b.log.add(&logEntry{id: b.seq, key: "state", ev: stateEvent(b.seq, partial)})
+		b.partial = partial
+	}
 
 	head := b.log.head()
 	oldest := head
@@ -196,6 +204,10 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 				c := countEvent(b.seq, b.global, h.cfg.Retry)
 				b.seq++
 				first, firstID = []*sse.Event{c, peopleEvent(b.seq, b.people)}, b.seq
+				if b.partial {
+					b.seq++
+					first, firstID = append(first, stateEvent(b.seq, true)), b.seq
+				}
 			}
 			evs = first
 		} else {

@@ -13,6 +13,11 @@ const (
 	countEventName  = "user count"
 	peopleEventName = "people count"
 	userEventName   = "user"
+	// stateEventName says whether the counts are exact: "partial" while
+	// the shared count is unavailable and they are this instance's best
+	// knowledge, "exact" once it is back. Sent when that changes, and
+	// after a new stream's first counts while they are partial.
+	stateEventName = "count state"
 )
 
 // heartbeatComment is the text of the keep-alive comment (": heartbeat").
@@ -65,6 +70,15 @@ func countEvent(version uint64, global int, retry time.Duration) *sse.Event {
 // heartbeatEvent is the keep-alive comment; r3labs writes it as ": heartbeat".
 func heartbeatEvent() *sse.Event {
 	return newEvent(eventFields{comment: heartbeatComment})
+}
+
+// stateEvent tells a subscriber whether the counts are partial.
+func stateEvent(id uint64, partial bool) *sse.Event {
+	data := "exact"
+	if partial {
+		data = "partial"
+	}
+	return newEvent(eventFields{id: strconv.FormatUint(id, 10), name: stateEventName, data: data})
 }
 
 // peopleEvent tells a subscriber the number of people online.

@@ -130,6 +130,9 @@ function newWorld({ signedIn = true, clipboard = 'ok', names = true } = {}) {
       this.fire('user count', { data });
     }
 
+    state(data) {
+      this.fire('count state', { data });
+    }
     people(data) {
       this.fire('people count', { data });
     }
@@ -289,6 +292,24 @@ const scenarios = {
     assert.equal(w.els['people-count-label'].textContent, 'people online');
     es.people('x');
     assert.equal(w.els['people-count'].textContent, '4');
+  },
+
+  'a partial count is said in words until the server says it is exact again'() {
+    const w = newWorld().run();
+    const es = w.last();
+    es.open();
+    es.message('3');
+    es.state('partial');
+    assert.equal(w.state()[0], 'partial');
+    assert.match(w.state()[1], /partial/);
+    es.message('4');
+    assert.equal(w.state()[0], 'partial', 'a count during the outage stays partial');
+    assert.equal(w.els['user-count'].textContent, '4');
+    es.state('exact');
+    assert.deepEqual(w.state(), ['live', 'Live']);
+    es.state('partial');
+    es.open();
+    assert.deepEqual(w.state(), ['live', 'Live'], 'a new stream starts exact until told otherwise');
   },
 
   'first event alone makes the state Live'() {

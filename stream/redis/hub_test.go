@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -165,6 +166,15 @@ func TestNewStreamDuringOutage(t *testing.T) {
 				t.Fatalf("a stream opened during the outage: %v (after %v)", err, time.Since(start))
 			}
 			t.Logf("first count during the outage after %v", time.Since(start))
+			// Its first events say the count is partial; so do the others'.
+			for _, s := range []*sseStream{carol, alice} {
+				if err := s.WaitLastOf(time.Second, "count state", "partial"); err != nil {
+					t.Fatalf("no count state partial during the outage: %v", err)
+				}
+			}
+			if evs := carol.Events(); len(evs) < 3 || evs[0].Event != "user count" || evs[1].Event != "people count" || evs[2].Event != "count state" {
+				t.Errorf("a new stream's first events during the outage: %+v, want user count, people count, count state", evs)
+			}
 			alice.awaitCount(t, 3)
 			if !hubA.Stats().Partial {
 				t.Error("the hub does not say the count is partial")
@@ -179,6 +189,14 @@ func TestNewStreamDuringOutage(t *testing.T) {
 				}
 			}
 			eventuallyTrue(t, 5*time.Second, "the hub's count no longer partial", func() bool { return !hubA.Stats().Partial })
+			for _, s := range []*sseStream{alice, carol} {
+				if err := s.WaitLastOf(5*time.Second, "count state", "exact"); err != nil {
+					t.Fatalf("no count state exact after the outage: %v", err)
+				}
+			}
+			if evs := bob.Events(); slices.ContainsFunc(evs, func(e ssetest.Event) bool { return e.Event == "count state" }) {
+				t.Errorf("bob, on the instance that never lost Redis, was told of a partial count: %+v", evs)
+			}
 		})
 	}
 }
