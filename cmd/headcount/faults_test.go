@@ -186,8 +186,9 @@ func TestProcessFrozenLeavesWithinTenSeconds(t *testing.T) {
 // the instance that suffers it answers /readyz 503 within a second, says
 // /api/count is partial, keeps its open streams, and gives a new stream
 // its first count within a second (its best knowledge); the log says what
-// happened. When the fault ends, every subscriber on both instances sees
-// the true count within five seconds. Last, SIGTERM during an outage
+// happened; its streams are told "count state: partial". When the fault
+// ends, every subscriber on both instances sees the true count within five
+// seconds. Last, SIGTERM during an outage
 // exits 0 within five seconds, logging the failed removal.
 func TestProcessRedisFaults(t *testing.T) {
 	p := startPair(t)
@@ -257,6 +258,9 @@ func TestProcessRedisFaults(t *testing.T) {
 				}
 				if !readCount(t, c, v.url, vtok).Partial {
 					t.Error("/api/count does not say the count is partial")
+				}
+				if err := s.WaitLastOf(time.Second, "count state", "partial"); err != nil {
+					t.Errorf("the new stream is not told its count is partial: %v", err)
 				}
 				streams = append(streams, s)
 				var said []string
