@@ -204,6 +204,7 @@ func TestProcessRedisFaults(t *testing.T) {
 	}{
 		{name: "network cut, connections reset", on: func() { p.proxy.SetCut(true) }, off: func() { p.proxy.SetCut(false) }, mentions: "redis: ", victims: []*process{p.a}},
 		{name: "network silent", on: func() { p.proxy.SetFrozen(true) }, off: func() { p.proxy.SetFrozen(false) }, mentions: "deadline exceeded", victims: []*process{p.a}},
+		{name: "Redis killed and restarted empty", on: p.redis.Kill, off: p.redis.Restart, mentions: "redis: ", victims: []*process{p.a, p.b}},
 		{name: "Redis hung", on: func() { p.redis.Signal(syscall.SIGSTOP) }, off: func() { p.redis.Signal(syscall.SIGCONT) }, mentions: "deadline exceeded", victims: []*process{p.a, p.b}},
 		{name: "read-only replica", on: func() { p.redis.MustDo("REPLICAOF", "127.0.0.1", "1") }, off: func() { p.redis.MustDo("REPLICAOF", "NO", "ONE") }, mentions: "READONLY", victims: []*process{p.a, p.b}},
 		{name: "maxmemory", on: func() {
@@ -278,6 +279,10 @@ func TestProcessRedisFaults(t *testing.T) {
 			for i, s := range append(streams, p.watch) {
 				if err := s.WaitLast(5*time.Second-time.Since(start), strconv.Itoa(want)); err != nil {
 					t.Fatalf("stream %d after the fault: %v", i, err)
+				}
+				// watcher, ann and "during" (one person on both instances).
+				if err := s.WaitLastOf(5*time.Second-time.Since(start), "people count", "3"); err != nil {
+					t.Fatalf("stream %d's people count after the fault: %v", i, err)
 				}
 			}
 			for _, v := range []*process{p.a, p.b} {

@@ -299,8 +299,9 @@ func TestSentinelFailover(t *testing.T) {
 }
 
 // On a three-master Cluster: every key and channel of the deployment is in
-// one slot, two counters share the sum over sharded Pub/Sub, and a dead
-// one is dropped within two seconds; plain Pub/Sub works too.
+// one slot, two counters share the sum over sharded Pub/Sub, the people
+// and the per-user limit work, and a dead one is dropped (with its
+// streams) within two seconds; plain Pub/Sub works too.
 func TestCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
 	for _, plain := range []bool{false, true} {
@@ -322,11 +323,28 @@ func TestCluster(t *testing.T) {
 				}
 			}
 
+			// Who is online and the per-user limit run their scripts in the
+			// same slot (their per-instance keys are not declared ones).
+			ada := stream.Person{ID: "7", Login: "ada"}
+			for i, c := range []*Counter{a, b, a} {
+				err := c.Acquire(t.Context(), ada, 2)
+				if want := i < 2; (err == nil) != want {
+					t.Fatalf("Acquire %d: %v, want admitted %v", i+1, err, want)
+				}
+			}
+			if got := storePeople(t, a, nil, false, 0); len(got.People) != 1 || got.People[0].Streams != 2 {
+				t.Fatalf("who is online on the Cluster: %+v, want ada with 2 streams", got)
+			}
+
 			drain(a)
 			if err := b.shutdown(false); err != nil {
 				t.Fatal(err)
 			}
 			awaitGlobal(t, a, 3, 3, 2*time.Second)
+			// b's stream of ada went with it.
+			if err := a.Acquire(t.Context(), ada, 2); err != nil {
+				t.Fatalf("Acquire after b died: %v", err)
+			}
 		})
 	}
 }
