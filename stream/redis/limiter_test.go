@@ -2,6 +2,7 @@ package redis
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -90,33 +91,51 @@ func TestPerUserLimitAcrossInstances(t *testing.T) {
 		t.Fatalf("Redis counts %d (%v) streams of alice, want %d", n, err, limit)
 	}
 
-	// One ends on either instance: the other instance admits one at once.
-	var onA, onB []*sseStream
+	// Every stream ends: nothing stays reserved.
 	for _, s := range admitted {
-		if s.Response.Request.URL.Host == tsA.Listener.Addr().String() {
+		s.close()
+	}
+	eventually(t, 2*time.Second, "alice's streams gone from Redis", func() error {
+		if n, err := client.HGet(t.Context(), tagged(f.prefix)+":people", "alice").Int(); err == nil {
+			return fmt.Errorf("%d left", n)
+		}
+		return nil
+	})
+
+	// Now in order: limit-2 on A, 2 on B, and neither admits more.
+	var onA []*sseStream
+	for i := range limit {
+		ts := tsA
+		if i >= limit-2 {
+			ts = tsB
+		}
+		s, status := tryStream(t, ts, "alice")
+		if status != http.StatusOK {
+			t.Fatalf("stream %d of alice: %d, want 200", i+1, status)
+		}
+		if ts == tsA {
 			onA = append(onA, s)
-		} else {
-			onB = append(onB, s)
 		}
 	}
-	if len(onA) == 0 || len(onB) == 0 {
-		t.Fatalf("the burst admitted %d on A and %d on B; want some on each", len(onA), len(onB))
+	for _, ts := range []*httptest.Server{tsA, tsB} {
+		if _, status := tryStream(t, ts, "alice"); status != http.StatusTooManyRequests {
+			t.Fatalf("at the limit: %d, want 429", status)
+		}
 	}
+	// One ends on A: B admits one at once.
 	onA[0].close()
 	eventually(t, 2*time.Second, "B admits alice again after a stream on A ended", func() error {
-		s, status := tryStream(t, tsB, "alice")
-		if status != http.StatusOK {
+		if _, status := tryStream(t, tsB, "alice"); status != http.StatusOK {
 			return errors.New(http.StatusText(status))
 		}
-		onB = append(onB, s)
 		return nil
 	})
 	if _, status := tryStream(t, tsA, "alice"); status != http.StatusTooManyRequests {
 		t.Fatalf("A at the limit answered %d, want 429", status)
 	}
 
-	// B dies with its streams: once it is found dead (its connection
-	// closed), A admits alice up to the limit again.
+	// B dies with its three streams: once it is found dead (its
+	// connection closed), A admits alice up to the limit again.
 	if err := b.shutdown(false); err != nil {
 		t.Fatal(err)
 	}
