@@ -17,6 +17,10 @@ type AuthorizePage struct {
 	RedirectURI string
 	State       string
 	Scope       string
+	// CodeChallenge and CodeChallengeMethod are the PKCE challenge of the
+	// authorize request, carried through the form like the rest.
+	CodeChallenge       string
+	CodeChallengeMethod string
 	// Login is the user name typed so far.
 	Login string
 	// Error says why the last attempt was refused; it is empty at first.
@@ -42,6 +46,10 @@ func (p *Provider) serveAuthorizeForm(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
+	if msg := checkChallenge(q.Get("code_challenge"), q.Get("code_challenge_method")); msg != "" {
+		http.Error(w, msg, http.StatusBadRequest)
+		return
+	}
 	p.render(w, http.StatusOK, p.page(q, q.Get("login"), ""))
 }
 
@@ -53,6 +61,10 @@ func (p *Provider) serveAuthorizeDecision(w http.ResponseWriter, r *http.Request
 	}
 	f := r.PostForm
 	if msg := p.checkClient(f.Get("client_id"), f.Get("redirect_uri")); msg != "" {
+		http.Error(w, msg, http.StatusBadRequest)
+		return
+	}
+	if msg := checkChallenge(f.Get("code_challenge"), f.Get("code_challenge_method")); msg != "" {
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
@@ -71,10 +83,11 @@ func (p *Provider) serveAuthorizeDecision(w http.ResponseWriter, r *http.Request
 		return
 	}
 	code, err := p.codec.Encode(codeName, grant{
-		Login:    login,
-		ClientID: p.cfg.ClientID,
-		Scope:    f.Get("scope"),
-		Expires:  p.cfg.Now().Add(codeTTL).UnixMilli(),
+		Login:     login,
+		ClientID:  p.cfg.ClientID,
+		Scope:     f.Get("scope"),
+		Challenge: f.Get("code_challenge"),
+		Expires:   p.cfg.Now().Add(codeTTL).UnixMilli(),
 	})
 	if err != nil {
 		http.Error(w, "devgithub: cannot issue a code", http.StatusInternalServerError)
@@ -104,7 +117,10 @@ func (p *Provider) page(v url.Values, login, errMsg string) AuthorizePage {
 		State:       v.Get("state"),
 		Scope:       v.Get("scope"),
 		Login:       login,
-		Error:       errMsg,
+
+		CodeChallenge:       v.Get("code_challenge"),
+		CodeChallengeMethod: v.Get("code_challenge_method"),
+		Error:               errMsg,
 	}
 }
 
@@ -144,6 +160,25 @@ func (p *Provider) callback(state string, params url.Values) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// checkChallenge returns why a PKCE challenge is refused, or "". Like
+// GitHub, the provider takes a request without one; a challenge must be an
+// S256 one (43 base64url characters: a SHA-256), since "plain" would send
+// the verifier itself through the browser.
+func checkChallenge(challenge, method string) string {
+	switch {
+	case challenge == "" && method == "":
+		return ""
+	case method != "S256":
+		return "devgithub: code_challenge_method must be S256"
+	case len(challenge) != 43 || strings.Trim(challenge, base64URLChars) != "":
+		return "devgithub: code_challenge is not a base64url SHA-256"
+	}
+	return ""
+}
+
+// base64URLChars is the alphabet of unpadded base64url.
+const base64URLChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // validLogin reports whether s follows GitHub's user name rules.
 func validLogin(s string) bool {

@@ -41,6 +41,8 @@ const formPage = `<!doctype html><title>Sign in</title>
 <input type="hidden" name="redirect_uri" value="{{.RedirectURI}}">
 <input type="hidden" name="state" value="{{.State}}">
 <input type="hidden" name="scope" value="{{.Scope}}">
+<input type="hidden" name="code_challenge" value="{{.CodeChallenge}}">
+<input type="hidden" name="code_challenge_method" value="{{.CodeChallengeMethod}}">
 <input name="login" value="{{.Login}}">
 <button type="submit">Sign in</button>
 <button type="submit" name="cancel" value="1">Cancel</button>

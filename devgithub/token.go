@@ -1,7 +1,9 @@
 package devgithub
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -15,7 +17,10 @@ type grant struct {
 	Login    string `json:"l"`
 	ClientID string `json:"c"`
 	Scope    string `json:"s"`
-	Expires  int64  `json:"e"` // Unix milliseconds
+	// Challenge is the PKCE S256 challenge the code was issued under;
+	// empty when the authorize request sent none.
+	Challenge string `json:"cc,omitempty"`
+	Expires   int64  `json:"e"` // Unix milliseconds
 }
 
 // access is what an access token carries, signed and encrypted.
@@ -60,6 +65,10 @@ func (p *Provider) serveAccessToken(w http.ResponseWriter, r *http.Request) {
 		writeTokenError(w, r, errBadCode, "The code passed is incorrect or expired.")
 		return
 	}
+	if !verifies(r.Form.Get("code_verifier"), g.Challenge) {
+		writeTokenError(w, r, errBadCode, "The code_verifier does not match the code_challenge.")
+		return
+	}
 	if ru := r.Form.Get("redirect_uri"); ru != "" && ru != p.cfg.CallbackURL {
 		writeTokenError(w, r, errRedirectURI, "The redirect_uri MUST match the registered callback URL for this application.")
 		return
@@ -78,6 +87,22 @@ func (p *Provider) serveAccessToken(w http.ResponseWriter, r *http.Request) {
 		"token_type":   "bearer",
 		"scope":        grantedScope(g.Scope),
 	})
+}
+
+// verifies reports whether verifier answers a code's PKCE challenge: a
+// code issued under a challenge is exchanged only with the verifier whose
+// SHA-256 it is (RFC 7636), so a leaked code is useless without the
+// verifier, which never left the app that began the sign-in.
+func verifies(verifier, challenge string) bool {
+	if challenge == "" {
+		return true
+	}
+	if len(verifier) < 43 || len(verifier) > 128 {
+		return false
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	want := base64.RawURLEncoding.EncodeToString(sum[:])
+	return subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
 }
 
 // clientCredentials reads the client's credentials from HTTP Basic auth,

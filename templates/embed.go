@@ -28,7 +28,8 @@
 //	CurlCommand  string         // the ready-to-copy curl -N command
 //	Error        *ErrorInfo     // error.html: {Status int; Title, Message string}
 //	Dev          *AuthorizePage // dev-authorize.html: {Action, ClientID,
-//	                            // RedirectURI, State, Scope, Login, Error string}
+//	                            // RedirectURI, State, Scope, Login, Error,
+//	                            // CodeChallenge, CodeChallengeMethod string}
 //
 // The pages hold no inline script, style attribute or event handler
 // attribute, so they work under the Content-Security-Policy

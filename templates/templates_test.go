@@ -25,6 +25,7 @@ type errorInfo struct {
 
 type authorizePage struct {
 	Action, ClientID, RedirectURI, State, Scope, Login, Error string
+	CodeChallenge, CodeChallengeMethod                        string
 }
 
 type onlinePerson struct{ Login, Name, AvatarURL string }
@@ -513,6 +514,9 @@ func TestDevAuthorizePage(t *testing.T) {
 		Scope:       "read:user",
 		Login:       "mona",
 		Error:       "A user name is 1 to 39 letters, digits or hyphens.",
+
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		CodeChallengeMethod: "S256",
 	}
 	data := page{DevMode: true, Title: "Development sign-in", Dev: dev}
 	out, doc := render(t, "dev-authorize.html", data)
@@ -542,7 +546,8 @@ func TestDevAuthorizePage(t *testing.T) {
 		name, _ := attr(in, "name")
 		hidden[name], _ = attr(in, "value")
 	}
-	want := map[string]string{"state": dev.State, "client_id": dev.ClientID, "redirect_uri": dev.RedirectURI, "scope": dev.Scope}
+	want := map[string]string{"state": dev.State, "client_id": dev.ClientID, "redirect_uri": dev.RedirectURI, "scope": dev.Scope,
+		"code_challenge": dev.CodeChallenge, "code_challenge_method": dev.CodeChallengeMethod}
 	for k, v := range want {
 		if hidden[k] != v {
 			t.Errorf("hidden %s=%q, want %q", k, hidden[k], v)

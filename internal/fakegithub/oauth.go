@@ -1,6 +1,8 @@
 package fakegithub
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"mime"
 	"net"
@@ -40,8 +42,18 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// GitHub takes PKCE (S256 only) and, like it, the fake takes a
+	// request without a challenge; one given binds the code to its
+	// verifier.
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	if (challenge != "" || method != "") && (method != "S256" || len(challenge) != 43) {
+		http.Error(w, "fakegithub: code_challenge must be an S256 challenge (43 base64url characters, code_challenge_method=S256)", http.StatusBadRequest)
+		return
+	}
+
 	answer := url.Values{}
 	s.mu.Lock()
+	s.lastChallenge = challenge
 	if s.deny {
 		answer.Set("error", "access_denied")
 		answer.Set("error_description", "The user has denied your application access.")
@@ -52,6 +64,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 			user:        s.user,
 			scopes:      splitScopes(q.Get("scope")),
 			redirectURI: redirectURI,
+			challenge:   challenge,
 			expires:     s.nowLocked().Add(codeTTL),
 		}
 		answer.Set("code", code)
@@ -97,11 +110,14 @@ func (s *Server) serveAccessToken(w http.ResponseWriter, r *http.Request) {
 		ok = false
 	}
 	mismatch := ok && r.Form.Get("redirect_uri") != "" && r.Form.Get("redirect_uri") != g.redirectURI
+	// A wrong verifier spends the code, as a wrong code would: it is
+	// someone holding a code that is not theirs.
+	unverified := ok && !mismatch && !verifies(r.Form.Get("code_verifier"), g.challenge)
 	if ok && !mismatch {
 		delete(s.codes, code)
 	}
 	s.mu.Unlock()
-	if !ok {
+	if !ok || unverified {
 		writeTokenError(w, r, "bad_verification_code",
 			"The code passed is incorrect or expired.", "#bad-verification-code")
 		return
@@ -169,6 +185,18 @@ func acceptsJSON(accept string) bool {
 // or by commas, which GitHub also accepts.
 func splitScopes(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+}
+
+// verifies reports whether verifier is the one whose S256 challenge the
+// code was issued under (RFC 7636, section 4.6); a code issued without a
+// challenge needs none.
+func verifies(verifier, challenge string) bool {
+	if challenge == "" {
+		return true
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	return len(verifier) >= 43 && len(verifier) <= 128 &&
+		base64.RawURLEncoding.EncodeToString(sum[:]) == challenge
 }
 
 func queryUnescape(s string) string {

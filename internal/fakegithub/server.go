@@ -37,6 +37,7 @@ type Server struct {
 	codes         map[string]grant
 	tokens        map[string]grant
 	requests      map[string]int
+	lastChallenge string
 }
 
 // grant is what a code or token stands for.
@@ -44,6 +45,7 @@ type grant struct {
 	user        User
 	scopes      []string
 	redirectURI string
+	challenge   string    // codes only: the PKCE S256 challenge, if any
 	expires     time.Time // codes only
 }
 
@@ -135,6 +137,14 @@ func (s *Server) Requests(path string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests[path]
+}
+
+// LastChallenge is the PKCE code_challenge of the latest authorize
+// request, "" when it carried none.
+func (s *Server) LastChallenge() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastChallenge
 }
 
 // Close stops the server now, for tests of GitHub being unreachable. It

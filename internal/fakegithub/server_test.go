@@ -1,6 +1,7 @@
 package fakegithub
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -384,5 +385,48 @@ func TestTokenAnswerJSON(t *testing.T) {
 	resp, answer = post(code)
 	if resp.StatusCode != http.StatusOK || answer["error"] != "bad_verification_code" || answer["error_uri"] == "" {
 		t.Errorf("reused code: %d %v", resp.StatusCode, answer)
+	}
+}
+
+// TestPKCE: a code issued under an S256 challenge is exchanged only with
+// its verifier; a wrong one spends it.
+func TestPKCE(t *testing.T) {
+	s := Start(t, clientID, clientSecret)
+	gh := provider(t, s, clientSecret, "read:user")
+	cfg := &oauth2.Config{ClientID: clientID, ClientSecret: clientSecret, RedirectURL: callback,
+		Endpoint: oauth2.Endpoint{AuthURL: s.AuthURL(), TokenURL: s.TokenURL()}}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, browser(t))
+	codeFor := func(verifier string) string {
+		t.Helper()
+		sess, err := gh.BeginAuth("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		authURL, _ := sess.GetAuthURL()
+		resp, body := get(t, authURL+"&code_challenge="+oauth2.S256ChallengeFromVerifier(verifier)+"&code_challenge_method=S256", "")
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("authorize: %d %s", resp.StatusCode, body)
+		}
+		if s.LastChallenge() != oauth2.S256ChallengeFromVerifier(verifier) {
+			t.Fatalf("LastChallenge = %q", s.LastChallenge())
+		}
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		return loc.Query().Get("code")
+	}
+	verifier := oauth2.GenerateVerifier()
+	code := codeFor(verifier)
+	_, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier()))
+	wantRetrieveError(t, err, "bad_verification_code")
+	_, err = cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	wantRetrieveError(t, err, "bad_verification_code") // spent by the wrong verifier
+	_, err = cfg.Exchange(ctx, codeFor(verifier))
+	wantRetrieveError(t, err, "bad_verification_code") // no verifier
+	if _, err := cfg.Exchange(ctx, codeFor(verifier), oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("the right verifier: %v", err)
+	}
+	sess, _ := gh.BeginAuth("s")
+	authURL, _ := sess.GetAuthURL()
+	if resp, _ := get(t, authURL+"&code_challenge="+verifier+"&code_challenge_method=plain", ""); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a plain challenge: %d, want 400", resp.StatusCode)
 	}
 }
