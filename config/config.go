@@ -297,3 +297,36 @@ func StreamLimitFor(nofile uint64) int {
 		return max(int(nofile/2), 1)
 	}
 }
+
+// CheckMaxStreams refuses a HEADCOUNT_MAX_STREAMS the open-file limit
+// cannot hold: every stream holds a descriptor, and a server that runs out
+// of them wedges (it can no longer accept even a health check) instead of
+// answering new streams 503. The error names the most it can be. 0 (no
+// limit, asked for) and an unknown limit (nofile 0) pass.
+func CheckMaxStreams(maxStreams int, nofile uint64) error {
+	if maxStreams <= 0 || nofile == 0 || nofile > 1<<30 {
+		return nil
+	}
+	if most := StreamLimitFor(nofile); maxStreams > most {
+		return fmt.Errorf("HEADCOUNT_MAX_STREAMS: %d is more than the open-file limit (%d) allows; at most %d, which keeps descriptors for pages, health checks and Redis (or raise the limit: ulimit -n)", maxStreams, nofile, most)
+	}
+	return nil
+}
+
+// minOtherConns is the fewest non-stream connections ever allowed.
+const minOtherConns = 16
+
+// OtherConnLimitFor is how many connections that hold no stream (pages,
+// health checks, sign-ins, and connections still sending their request
+// headers) the server keeps open at once, for a process allowed nofile
+// open files of which maxStreams go to streams: half the descriptors left,
+// so a slowloris flood of half-sent requests can never take the rest, which
+// the count store, logs and the kernel's own needs keep. 0 means no cap
+// (an unknown limit, or streams without a limit).
+func OtherConnLimitFor(nofile uint64, maxStreams int) int {
+	if nofile == 0 || nofile > 1<<30 || maxStreams <= 0 {
+		return 0
+	}
+	left := int64(nofile) - int64(maxStreams)
+	return int(max(left/2, minOtherConns))
+}

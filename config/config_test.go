@@ -368,3 +368,50 @@ func TestStreamLimitForBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxStreamsAboveTheOpenFileLimitIsRefused: a limit the descriptors
+// cannot hold is refused at start, naming the most it can be.
+func TestMaxStreamsAboveTheOpenFileLimitIsRefused(t *testing.T) {
+	err := CheckMaxStreams(50000, 20000)
+	if err == nil {
+		t.Fatal("50000 streams under a 20000 open-file limit were accepted")
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "HEADCOUNT_MAX_STREAMS: ") || !strings.Contains(msg, "at most 18976") {
+		t.Fatalf("error %q does not name the variable and the most it can be", msg)
+	}
+	for _, tc := range []struct {
+		max    int
+		nofile uint64
+	}{{18976, 20000}, {0, 20000}, {50000, 0}, {100, 1024}} {
+		if err := CheckMaxStreams(tc.max, tc.nofile); err != nil {
+			t.Errorf("CheckMaxStreams(%d, %d): %v", tc.max, tc.nofile, err)
+		}
+	}
+	if err := CheckMaxStreams(600, 1024); err == nil {
+		t.Error("600 streams under 1024 descriptors (at most 512) were accepted")
+	}
+}
+
+func TestOtherConnLimitFor(t *testing.T) {
+	for _, tc := range []struct {
+		nofile uint64
+		max    int
+		want   int
+	}{
+		{20000, StreamLimitFor(20000), 512},
+		{20000, 10000, 5000},
+		{1024, 512, 256},
+		{100, 99, minOtherConns},
+		{0, 100, 0},
+		{20000, 0, 0},
+	} {
+		if got := OtherConnLimitFor(tc.nofile, tc.max); got != tc.want {
+			t.Errorf("OtherConnLimitFor(%d, %d) = %d, want %d", tc.nofile, tc.max, got, tc.want)
+		}
+		if tc.nofile > 0 && tc.max > 0 && tc.max <= StreamLimitFor(tc.nofile) {
+			if total := uint64(tc.max + OtherConnLimitFor(tc.nofile, tc.max)); total >= tc.nofile {
+				t.Errorf("nofile %d: %d streams and %d other connections leave no descriptor spare", tc.nofile, tc.max, total-uint64(tc.max))
+			}
+		}
+	}
+}
