@@ -1,65 +1,152 @@
 package auth
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/gorilla/securecookie"
 )
 
-// SessionCookie is the app session's cookie name. goth's own
-// `_gothic_session` is never used: sign-in keeps its state in
-// OAuthStateCookie instead.
+// SessionCookie is the app session's cookie name over plain http; under
+// https it is HostPrefix + SessionCookie. goth's own `_gothic_session` is
+// never used: sign-in keeps its state in cookies of its own.
 const SessionCookie = "headcount_session"
+
+// HostPrefix starts the name of every cookie set under https. A browser
+// takes a __Host- cookie only from a secure origin, with Path=/ and no
+// Domain, so a sibling subdomain can neither set nor shadow it.
+const HostPrefix = "__Host-"
 
 // SessionLifetime is how long a sign-in lasts.
 const SessionLifetime = 7 * 24 * time.Hour
 
-// Sessions reads and writes the app session: a cookie signed and encrypted
-// with keys derived from the session secret, so any instance with the same
-// secret accepts it.
+// clockSkew is how far in the future a session's start may lie, for
+// instances whose clocks disagree a little.
+const clockSkew = time.Minute
+
+// maxCookieLen is the longest session cookie Set writes: a browser keeps
+// 4,096 bytes of name and value, and the attributes need some of that.
+const maxCookieLen = 3900
+
+// Session is one sign-in: who, since when, and the id that names it in a
+// revocation. A bearer token carries the id and start of the session that
+// minted it, so revoking the session revokes the token.
+type Session struct {
+	// ID is 128 random bits, base64url: the session's name.
+	ID string `json:"sid"`
+	// User is who signed in.
+	User User `json:"u"`
+	// Start is when the session began, in Unix milliseconds.
+	Start int64 `json:"iat"`
+}
+
+// StartedAt is when s began.
+func (s Session) StartedAt() time.Time { return time.UnixMilli(s.Start) }
+
+// Expires is when s ends of itself.
+func (s Session) Expires() time.Time { return s.StartedAt().Add(SessionLifetime) }
+
+// valid reports whether s names a user and a session.
+func (s Session) valid() bool {
+	return s.User.Valid() && len(s.ID) == sessionIDLen && s.Start > 0
+}
+
+const sessionIDLen = 22 // 16 bytes, base64url without padding
+
+// NewSession starts a session for u at now; u is Cut first.
+func NewSession(u User, now time.Time) Session {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return Session{ID: base64.RawURLEncoding.EncodeToString(b), User: u.Cut(), Start: now.UnixMilli()}
+}
+
+// Sessions reads and writes the app session: a cookie sealed with a key
+// derived from the session secret, so any instance with the same secret
+// accepts it.
 type Sessions struct {
-	codec  *securecookie.SecureCookie
+	seal   sealer
 	secure bool
+	name   string
+	now    func() time.Time
 }
 
-// NewSessions returns a Sessions keyed by secret. secure marks cookies
-// Secure, for an https base URL.
+// NewSessions returns a Sessions keyed by secret. secure (an https base
+// URL) makes the cookie Secure and names it with HostPrefix.
 func NewSessions(secret []byte, secure bool) *Sessions {
-	codec := securecookie.New(deriveKey(secret, "session hash", 64), deriveKey(secret, "session block", 32))
-	codec.MaxAge(int(SessionLifetime / time.Second))
-	codec.SetSerializer(securecookie.JSONEncoder{})
-	return &Sessions{codec: codec, secure: secure}
+	return newSessions(secret, secure, time.Now)
 }
 
-// Set starts a session for u.
-func (s *Sessions) Set(w http.ResponseWriter, u User) error {
-	v, err := s.codec.Encode(SessionCookie, u)
-	if err != nil {
-		return fmt.Errorf("encode session: %w", err)
+func newSessions(secret []byte, secure bool, now func() time.Time) *Sessions {
+	name := SessionCookie
+	if secure {
+		name = HostPrefix + SessionCookie
 	}
-	http.SetCookie(w, s.cookie(v, int(SessionLifetime/time.Second)))
+	return &Sessions{seal: newSealer(secret, "session seal"), secure: secure, name: name, now: now}
+}
+
+// CookieName is the session cookie's name.
+func (s *Sessions) CookieName() string { return s.name }
+
+// Set writes sess's cookie. A profile too long for a cookie even after
+// Cut loses its avatar, then its name: signing in never fails for size.
+func (s *Sessions) Set(w http.ResponseWriter, sess Session) error {
+	sess.User = sess.User.Cut()
+	v, err := s.Encode(sess)
+	if err == nil && len(v) > maxCookieLen {
+		sess.User.AvatarURL = ""
+		v, err = s.Encode(sess)
+	}
+	if err == nil && len(v) > maxCookieLen {
+		sess.User.Name = ""
+		v, err = s.Encode(sess)
+	}
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, s.cookie(v, int(sess.Expires().Sub(s.now()).Round(time.Second)/time.Second)))
 	return nil
 }
 
-// Get returns the session's user. ErrNoCredentials means there is no
-// session cookie; any other error means a cookie that is forged, tampered
-// with, expired or made with another secret.
-func (s *Sessions) Get(r *http.Request) (User, error) {
-	c, err := r.Cookie(SessionCookie)
+// Encode returns the cookie value of sess.
+func (s *Sessions) Encode(sess Session) (string, error) {
+	v, err := s.seal.seal(s.name, sess)
 	if err != nil {
-		return User{}, ErrNoCredentials
+		return "", fmt.Errorf("encode session: %w", err)
 	}
-	var u User
-	if err := s.codec.Decode(SessionCookie, c.Value, &u); err != nil {
-		return User{}, fmt.Errorf("session cookie: %w", err)
+	return v, nil
+}
+
+// Decode returns the session a cookie value holds. Any error means a value
+// that is forged, tampered with, expired, from the future or made with
+// another secret or for another cookie name.
+func (s *Sessions) Decode(value string) (Session, error) {
+	var sess Session
+	if err := s.seal.open(s.name, value, &sess); err != nil {
+		return Session{}, fmt.Errorf("session cookie: %w", err)
 	}
-	if !u.Valid() {
-		return User{}, errors.New("session cookie: no user")
+	if !sess.valid() {
+		return Session{}, errors.New("session cookie: no user")
 	}
-	return u, nil
+	now := s.now()
+	if !now.Before(sess.Expires()) {
+		return Session{}, errors.New("session cookie: expired")
+	}
+	if sess.StartedAt().After(now.Add(clockSkew)) {
+		return Session{}, errors.New("session cookie: starts in the future")
+	}
+	return sess, nil
+}
+
+// Get returns the request's session. ErrNoCredentials means there is no
+// session cookie; any other error is Decode's.
+func (s *Sessions) Get(r *http.Request) (Session, error) {
+	c, err := r.Cookie(s.name)
+	if err != nil {
+		return Session{}, ErrNoCredentials
+	}
+	return s.Decode(c.Value)
 }
 
 // Clear ends the session in the browser.
@@ -69,7 +156,7 @@ func (s *Sessions) Clear(w http.ResponseWriter) {
 
 func (s *Sessions) cookie(value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     SessionCookie,
+		Name:     s.name,
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,

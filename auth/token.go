@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,14 +27,22 @@ type Tokens struct {
 	now func() time.Time
 }
 
-// claims is a token's body: the registered claims plus the user's profile,
-// so a stream needs no lookup to know who is on it.
+// claims is a token's body: the registered claims, the user's profile, so
+// a stream needs no lookup to know who is on it, and the session that
+// minted it, so revoking the session revokes the token.
 type claims struct {
 	jwt.RegisteredClaims
 	Login     string `json:"login"`
 	Name      string `json:"name,omitempty"`
 	AvatarURL string `json:"avatar_url,omitempty"`
+	// SessionID and SessionStart (Unix milliseconds) name the session.
+	SessionID    string `json:"sid"`
+	SessionStart int64  `json:"sat"`
 }
+
+// maxTokenLen bounds the tokens Verify parses; a real one is well under
+// 2 KB even for the longest profile.
+const maxTokenLen = 4096
 
 // NewTokens returns Tokens keyed by secret whose tokens live ttl.
 func NewTokens(secret []byte, ttl time.Duration) *Tokens {
@@ -56,10 +65,16 @@ func newTokens(secret []byte, ttl time.Duration, now func() time.Time) *Tokens {
 	}
 }
 
-// Issue returns a token for u and when it expires.
-func (t *Tokens) Issue(u User) (string, time.Time, error) {
+// Issue returns a token minted from sess and when it expires: after the
+// token lifetime, or with the session if that comes first, so a token never
+// outlives the session it stands for.
+func (t *Tokens) Issue(sess Session) (string, time.Time, error) {
 	now := t.now()
+	u := sess.User
 	exp := now.Add(t.ttl).Truncate(time.Second)
+	if end := sess.Expires().Truncate(time.Second); end.Before(exp) {
+		exp = end
+	}
 	c := claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    tokenIssuer,
@@ -68,9 +83,11 @@ func (t *Tokens) Issue(u User) (string, time.Time, error) {
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(exp),
 		},
-		Login:     u.Login,
-		Name:      u.Name,
-		AvatarURL: u.AvatarURL,
+		Login:        u.Login,
+		Name:         u.Name,
+		AvatarURL:    u.AvatarURL,
+		SessionID:    sess.ID,
+		SessionStart: sess.Start,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.key)
 	if err != nil {
@@ -79,16 +96,44 @@ func (t *Tokens) Issue(u User) (string, time.Time, error) {
 	return s, exp, nil
 }
 
-// Verify returns the user a token was issued to. Any error means the token
-// is not ours, not intact, or no longer valid.
-func (t *Tokens) Verify(token string) (User, error) {
+// Verify returns the session a token was minted from. Any error means the
+// token is not ours, not intact, or no longer valid; whether its session
+// was revoked is Revocations' to say.
+func (t *Tokens) Verify(token string) (Session, error) {
+	if len(token) > maxTokenLen {
+		return Session{}, errors.New("bearer token: too long")
+	}
 	var c claims
 	if _, err := t.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.key, nil }); err != nil {
-		return User{}, fmt.Errorf("bearer token: %w", err)
+		return Session{}, fmt.Errorf("bearer token: %w", err)
 	}
-	u := User{ID: c.Subject, Login: c.Login, Name: c.Name, AvatarURL: c.AvatarURL}
-	if !u.Valid() {
-		return User{}, errors.New("bearer token: no user")
+	sess := Session{
+		ID:    c.SessionID,
+		User:  User{ID: c.Subject, Login: c.Login, Name: c.Name, AvatarURL: c.AvatarURL},
+		Start: c.SessionStart,
 	}
-	return u, nil
+	if !sess.valid() {
+		return Session{}, errors.New("bearer token: no session")
+	}
+	return sess, nil
+}
+
+// Bearer takes the token out of an Authorization header value. ok is
+// false unless the scheme is Bearer (any case) with a token after it;
+// the token is then the rest of the value, trimmed.
+func Bearer(header string) (token string, ok bool) {
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(header), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(rest)
+	return token, token != ""
+}
+
+// IsBearer reports whether an Authorization header value uses the Bearer
+// scheme, with or without a usable token: such a request is judged by its
+// bearer alone. Any other scheme (a proxy's Basic, say) is not ours.
+func IsBearer(header string) bool {
+	scheme, _, _ := strings.Cut(strings.TrimSpace(header), " ")
+	return strings.EqualFold(scheme, "Bearer")
 }

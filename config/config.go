@@ -36,10 +36,13 @@ const (
 // Settings with no variable of their own, fixed here so every part of the
 // program reads them from Config rather than keeping a copy.
 const (
-	// DeadPeerGrace is how long, after a heartbeat, a connection's sent
-	// data may go unacknowledged before the kernel drops it
-	// (TCP_USER_TIMEOUT = Heartbeat + DeadPeerGrace): a client whose
-	// network vanishes is counted out within a heartbeat plus this.
+	// DeadPeerGrace is how long a connection's sent data may go
+	// unacknowledged before the kernel drops it (TCP_USER_TIMEOUT). A
+	// vanished client is sent a heartbeat within one interval, which is
+	// never acknowledged, so it is counted out within a heartbeat plus
+	// this. (A timeout of Heartbeat + DeadPeerGrace made that two
+	// heartbeats plus this: the timer starts at the first unacknowledged
+	// byte, which is already a heartbeat after the cut.)
 	DeadPeerGrace = 10 * time.Second
 	// ShutdownTimeout bounds a graceful stop, every part of it (the HTTP
 	// server, the hub, the shared count): five seconds are allowed from
@@ -71,7 +74,7 @@ type Config struct {
 	// Heartbeat is the interval of SSE comment keep-alives.
 	Heartbeat time.Duration
 	// DeadPeerTimeout is the TCP_USER_TIMEOUT of every accepted
-	// connection: Heartbeat + DeadPeerGrace.
+	// connection: DeadPeerGrace.
 	DeadPeerTimeout time.Duration
 	// TokenTTL is the lifetime of bearer tokens.
 	TokenTTL time.Duration
@@ -85,6 +88,9 @@ type Config struct {
 	OpenFileLimit uint64
 	// ShutdownTimeout bounds a graceful stop (the constant ShutdownTimeout).
 	ShutdownTimeout time.Duration
+	// MaxOtherConns caps the connections that hold no stream:
+	// OtherConnLimitFor(OpenFileLimit, MaxStreams); 0 means no cap.
+	MaxOtherConns int
 	// DevLogin allows dev sign-in mode on a non-loopback address
 	// (HEADCOUNT_DEV_LOGIN=1).
 	DevLogin bool
@@ -152,8 +158,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := c.check(); err != nil {
 		return Config{}, err
 	}
-	c.DeadPeerTimeout = c.Heartbeat + DeadPeerGrace
+	c.DeadPeerTimeout = DeadPeerGrace
 	c.ShutdownTimeout = ShutdownTimeout
+	c.MaxOtherConns = OtherConnLimitFor(c.OpenFileLimit, c.MaxStreams)
 	return c, nil
 }
 

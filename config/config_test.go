@@ -60,7 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"GitHubEmailURL", c.GitHubEmailURL, "https://api.github.com/user/emails"},
 		{"RedisURL", c.RedisURL, ""},
 		{"Heartbeat", c.Heartbeat, 15 * time.Second},
-		{"DeadPeerTimeout (heartbeat + 10 s)", c.DeadPeerTimeout, 25 * time.Second},
+		{"DeadPeerTimeout (10 s: a vanished client goes within a heartbeat + 10 s)", c.DeadPeerTimeout, 10 * time.Second},
 		{"ShutdownTimeout (within SPEC's 5 s)", c.ShutdownTimeout, 4 * time.Second},
 		{"TokenTTL", c.TokenTTL, time.Hour},
 		{"MaxStreamsPerUser", c.MaxStreamsPerUser, 32},

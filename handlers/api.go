@@ -22,7 +22,7 @@ type tokenResponse struct {
 // other command-line clients.
 func handleIssueToken(tokens *auth.Tokens) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token, exp, err := tokens.Issue(userOf(c))
+		token, exp, err := tokens.Issue(sessionOf(c))
 		if err != nil {
 			return err
 		}

@@ -10,8 +10,9 @@ import (
 	"github.com/headcount/headcount/auth"
 )
 
-// userKey is where require leaves the request's user in echo.Context.
-const userKey = "headcount.user"
+// sessionKey is where require leaves the request's session in
+// echo.Context.
+const sessionKey = "headcount.session"
 
 // credentials says which proofs of identity a route accepts.
 type credentials int
@@ -30,71 +31,90 @@ const (
 	reasonBadToken      = "bad_token"
 	reasonBadCookie     = "bad_cookie"
 	reasonTokenRefused  = "token_not_accepted"
+	reasonRevoked       = "signed_out"
 )
 
 // authenticator admits requests that carry a valid session cookie or
-// bearer token.
+// bearer token of a session that was not signed out.
 type authenticator struct {
-	sessions *auth.Sessions
-	tokens   *auth.Tokens
-	metrics  *Metrics
+	sessions    *auth.Sessions
+	tokens      *auth.Tokens
+	revocations *auth.Revocations
+	metrics     *Metrics
 }
 
-func newAuthenticator(sessions *auth.Sessions, tokens *auth.Tokens, metrics *Metrics) *authenticator {
-	return &authenticator{sessions: sessions, tokens: tokens, metrics: metrics}
+func newAuthenticator(sessions *auth.Sessions, tokens *auth.Tokens, revocations *auth.Revocations, metrics *Metrics) *authenticator {
+	return &authenticator{sessions: sessions, tokens: tokens, revocations: revocations, metrics: metrics}
 }
 
-// require admits a request only with a credential accept allows and leaves
-// its user in the context. A request that carries a bearer is judged by the
-// bearer alone: a bad one is 401 even beside a good cookie.
+// require admits a request only with a credential accept allows, of a
+// session not signed out, and leaves the session in the context. A
+// request whose Authorization header uses the Bearer scheme is judged by
+// the bearer alone: a bad one is 401 even beside a good cookie. Any other
+// scheme (a proxy's Basic, say) is not ours and is ignored.
 func (a *authenticator) require(accept credentials) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			u, reason := a.identify(c.Request(), accept)
+			sess, reason := a.identify(c.Request(), accept)
 			if reason != "" {
 				a.metrics.authFailures.WithLabelValues(reason).Inc()
 				return unauthorized(c, reason)
 			}
-			c.Set(userKey, u)
+			c.Set(sessionKey, sess)
 			return next(c)
 		}
 	}
 }
 
-// identify finds the request's user, or the reason there is none.
-func (a *authenticator) identify(r *http.Request, accept credentials) (auth.User, string) {
-	if h := r.Header.Get("Authorization"); h != "" {
+// identify finds the request's session, or the reason there is none.
+func (a *authenticator) identify(r *http.Request, accept credentials) (auth.Session, string) {
+	if h, ok := bearerHeader(r); ok {
 		if accept == sessionOnly {
-			return auth.User{}, reasonTokenRefused
+			return auth.Session{}, reasonTokenRefused
 		}
-		token, ok := bearer(h)
+		token, ok := auth.Bearer(h)
 		if !ok {
-			return auth.User{}, reasonBadToken
+			return auth.Session{}, reasonBadToken
 		}
-		u, err := a.tokens.Verify(token)
-		if err != nil {
-			return auth.User{}, reasonBadToken
+		sess, err := a.tokens.Verify(token)
+		switch {
+		case err != nil:
+			return auth.Session{}, reasonBadToken
+		case a.revocations.Revoked(sess):
+			return auth.Session{}, reasonRevoked
 		}
-		return u, ""
+		return sess, ""
 	}
-	u, err := a.sessions.Get(r)
+	sess, err := a.sessions.Get(r)
 	switch {
 	case errors.Is(err, auth.ErrNoCredentials):
-		return auth.User{}, reasonNoCredentials
+		return auth.Session{}, reasonNoCredentials
 	case err != nil:
-		return auth.User{}, reasonBadCookie
+		return auth.Session{}, reasonBadCookie
+	case a.revocations.Revoked(sess):
+		return auth.Session{}, reasonRevoked
 	}
-	return u, ""
+	return sess, ""
 }
 
-// bearer takes the token out of an Authorization header value.
-func bearer(h string) (string, bool) {
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
+// bearerHeader returns the request's Authorization value if it uses the
+// Bearer scheme. Of several Authorization headers, a Bearer one decides;
+// two Bearer ones are one too many and come back as a value no token
+// matches.
+func bearerHeader(r *http.Request) (string, bool) {
+	var found []string
+	for _, v := range r.Header.Values("Authorization") {
+		if auth.IsBearer(v) {
+			found = append(found, v)
+		}
 	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
+	switch len(found) {
+	case 0:
+		return "", false
+	case 1:
+		return found[0], true
+	}
+	return "Bearer", true
 }
 
 // unauthorized answers 401 with a short text body (JSON under /api).
@@ -107,6 +127,8 @@ func unauthorized(c echo.Context, reason string) error {
 		msg = "the session is invalid or expired; sign in again"
 	case reasonTokenRefused:
 		msg = "this needs a browser session; bearer tokens are not accepted here"
+	case reasonRevoked:
+		msg = "this session was signed out; sign in again"
 	}
 	c.Response().Header().Set("WWW-Authenticate", `Bearer realm="headcount"`)
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -119,8 +141,8 @@ func unauthorized(c echo.Context, reason string) error {
 // isAPI reports whether r is for the JSON API, whose errors are JSON.
 func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
 
-// userOf returns the user require admitted.
-func userOf(c echo.Context) auth.User {
-	u, _ := c.Get(userKey).(auth.User)
-	return u
+// sessionOf returns the session require admitted.
+func sessionOf(c echo.Context) auth.Session {
+	s, _ := c.Get(sessionKey).(auth.Session)
+	return s
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/headcount/headcount/auth"
+	"github.com/headcount/headcount/internal/connlimit"
 	"github.com/headcount/headcount/stream"
 )
 
@@ -18,10 +20,19 @@ const (
 // handleEvents holds the live stream. require has admitted the request;
 // the hub writes nothing when it refuses, so the status and the words of
 // a refusal are chosen here, and only here.
-func handleEvents(hub *stream.Hub) echo.HandlerFunc {
+//
+// The stream ends the moment its session is signed out, here or (through
+// the shared store) on another instance: revocations cancels its request
+// context. While it lasts its connection does not count against the cap
+// on connections that hold no stream.
+func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		u := userOf(c)
-		err := hub.Serve(c.Response(), c.Request(), stream.Person{ID: u.ID, Login: u.Login, Name: u.Name, AvatarURL: u.AvatarURL})
+		sess := sessionOf(c)
+		u := sess.User
+		ctx, stopWatching := revocations.Watch(c.Request().Context(), sess)
+		defer stopWatching()
+		defer connlimit.Hold(ctx)()
+		err := hub.Serve(c.Response(), c.Request().WithContext(ctx), stream.Person{ID: u.ID, Login: u.Login, Name: u.Name, AvatarURL: u.AvatarURL})
 		w := c.Response()
 		switch {
 		case err == nil:

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/auth"
 	"github.com/headcount/headcount/internal/devsignin"
 	"github.com/headcount/headcount/internal/fakegithub"
 	"github.com/headcount/headcount/internal/poll"
@@ -28,7 +30,7 @@ const (
 // env is one headcount server, started in-process on a free port, and the
 // fake GitHub it signs people in with (nil in dev sign-in mode).
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	srv *testserver.Server
 	gh  *fakegithub.Server
 	url string
@@ -36,13 +38,13 @@ type env struct {
 
 // start runs a server signing in against a fake GitHub; vars override the
 // environment it is configured from.
-func start(t *testing.T, vars map[string]string) *env {
+func start(t testing.TB, vars map[string]string, opts ...testserver.Options) *env {
 	t.Helper()
-	return startCounting(t, vars, nil)
+	return startCounting(t, vars, nil, opts...)
 }
 
 // startCounting is start with the count kept in counter (nil: memory).
-func startCounting(t *testing.T, vars map[string]string, counter stream.Counter) *env {
+func startCounting(t testing.TB, vars map[string]string, counter stream.Counter, opts ...testserver.Options) *env {
 	t.Helper()
 	gh := fakegithub.Start(t, testClientID, testClientSecret)
 	all := map[string]string{
@@ -58,13 +60,13 @@ func startCounting(t *testing.T, vars map[string]string, counter stream.Counter)
 	for k, v := range vars {
 		all[k] = v
 	}
-	e := startWith(t, all, counter)
+	e := startWith(t, all, counter, opts...)
 	e.gh = gh
 	return e
 }
 
 // startDev runs a server in dev sign-in mode.
-func startDev(t *testing.T, vars map[string]string) *env {
+func startDev(t testing.TB, vars map[string]string) *env {
 	t.Helper()
 	all := map[string]string{"HEADCOUNT_ADDR": "127.0.0.1:0"}
 	for k, v := range vars {
@@ -73,15 +75,20 @@ func startDev(t *testing.T, vars map[string]string) *env {
 	return startWith(t, all, nil)
 }
 
-func startWith(t *testing.T, vars map[string]string, counter stream.Counter) *env {
+func startWith(t testing.TB, vars map[string]string, counter stream.Counter, opts ...testserver.Options) *env {
 	t.Helper()
-	srv := testserver.Start(t, vars, testserver.Options{Counter: counter})
+	o := testserver.Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Counter = counter
+	srv := testserver.Start(t, vars, o)
 	return &env{t: t, srv: srv, url: srv.URL()}
 }
 
 // browser is an HTTP client with its own cookie jar that does not follow
 // redirects, so tests see every step.
-func browser(t *testing.T) *http.Client {
+func browser(t testing.TB) *http.Client {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -98,13 +105,13 @@ func browser(t *testing.T) *http.Client {
 }
 
 // get fetches url and returns the response with its body read.
-func get(t *testing.T, c *http.Client, url string, header ...string) (*http.Response, string) {
+func get(t testing.TB, c *http.Client, url string, header ...string) (*http.Response, string) {
 	t.Helper()
 	return do(t, c, http.MethodGet, url, nil, header...)
 }
 
 // do sends a request; header holds name, value pairs.
-func do(t *testing.T, c *http.Client, method, url string, body io.Reader, header ...string) (*http.Response, string) {
+func do(t testing.TB, c *http.Client, method, url string, body io.Reader, header ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
@@ -208,6 +215,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	if err := poll.Until(waitTime, cond); err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
 	}
+}
+
+// stateCookie returns the sign-in state cookie a response set or
+// cleared (the one of its sign-in: each has its own name).
+func stateCookie(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if strings.HasPrefix(strings.TrimPrefix(c.Name, auth.HostPrefix), auth.OAuthStateCookie) {
+			return c
+		}
+	}
+	return nil
 }
 
 // cookie returns the named cookie from a response's Set-Cookie headers.

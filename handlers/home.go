@@ -2,8 +2,8 @@ package handlers
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,10 +17,13 @@ const shownPeople = 12
 
 // handleHome is the page: signed out, a sign-in button; signed in, the
 // live count and a curl command with a fresh token for publicURL.
-func handleHome(pages *Pages, sessions *auth.Sessions, tokens *auth.Tokens, hub *stream.Hub, publicURL string) echo.HandlerFunc {
+func handleHome(pages *Pages, sessions *auth.Sessions, tokens *auth.Tokens, revocations *auth.Revocations, hub *stream.Hub, publicURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		data := Page{Count: hub.Count(), People: hub.People()}
-		u, err := sessions.Get(c.Request())
+		sess, err := sessions.Get(c.Request())
+		if err == nil && revocations.Revoked(sess) {
+			err = auth.ErrRevoked
+		}
 		switch {
 		case err == nil:
 			if hub.ShowsNames() {
@@ -30,19 +33,35 @@ func handleHome(pages *Pages, sessions *auth.Sessions, tokens *auth.Tokens, hub 
 					data.Online = append(data.Online, OnlinePerson{Login: p.Login, Name: p.Name, AvatarURL: p.AvatarURL})
 				}
 			}
-			token, exp, err := tokens.Issue(u)
+			token, exp, err := tokens.Issue(sess)
 			if err != nil {
 				return err
 			}
-			data.User = &u
+			data.User = &sess.User
 			data.Token = token
 			data.TokenExpires = exp.UTC().Format(time.RFC3339)
-			data.CurlCommand = fmt.Sprintf("curl -N -H \"Authorization: Bearer %s\" %s/events", token, publicURL)
+			data.CurlCommand = curlCommand(token, publicURL)
 		case !errors.Is(err, auth.ErrNoCredentials):
-			// A forged, tampered or expired cookie: show the signed-out
-			// page and drop the cookie.
+			// A forged, tampered, expired or signed-out cookie: show the
+			// signed-out page and drop the cookie.
 			sessions.Clear(c.Response())
 		}
 		return pages.render(c.Response(), http.StatusOK, "home.html", data)
 	}
+}
+
+// curlCommand is the page's ready-to-copy command. The base URL is the
+// operator's, not ours to trust in a shell: anything beyond plain URL
+// characters is single-quoted, so pasting it never runs $(...) or `...`.
+func curlCommand(token, publicURL string) string {
+	return "curl -N -H " + shellQuote("Authorization: Bearer "+token) + " " + shellQuote(publicURL+"/events")
+}
+
+// shellQuote returns s as one POSIX shell word: as it is when made only
+// of characters no shell treats specially, else in single quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%_+=:,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -20,11 +20,20 @@ func contentSecurityPolicy(profileURL string) string {
 	return "default-src 'self'; img-src " + img + "; object-src 'none'; base-uri 'none'; form-action 'self' http: https:; frame-ancestors 'none'"
 }
 
-// securityHeaders sets the headers every response carries.
-func securityHeaders(csp string) echo.MiddlewareFunc {
+// hsts is the Strict-Transport-Security of an https deployment: a year,
+// without includeSubDomains, which would bind sibling hosts that are not
+// headcount's to decide.
+const hsts = "max-age=31536000"
+
+// securityHeaders sets the headers every response carries; https (an
+// https base URL) adds Strict-Transport-Security.
+func securityHeaders(csp string, https bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Response().Header()
+			if https {
+				h.Set("Strict-Transport-Security", hsts)
+			}
 			h.Set("Content-Security-Policy", csp)
 			h.Set("X-Content-Type-Options", "nosniff")
 			h.Set("X-Frame-Options", "DENY")

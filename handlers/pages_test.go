@@ -160,8 +160,8 @@ func TestOversizedAndOddRequestsAre4xx(t *testing.T) {
 	if resp, _ := do(t, c, http.MethodDelete, e.url+"/events", nil); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE /events: %d, want 405", resp.StatusCode)
 	}
-	if resp, _ := get(t, c, e.url+"/events", "Authorization", "Basic YWxpY2U6eA=="); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("Basic auth on /events: %d, want 401", resp.StatusCode)
+	if resp, _ := get(t, browser(t), e.url+"/events", "Authorization", "Basic YWxpY2U6eA=="); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("Basic auth without a session on /events: %d, want 401", resp.StatusCode)
 	}
 	if resp, _ := get(t, c, e.url+"/", "Cookie", "headcount_session="+strings.Repeat("A", 8000)); resp.StatusCode != http.StatusOK {
 		t.Errorf("huge cookie on /: %d, want the signed-out page", resp.StatusCode)

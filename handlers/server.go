@@ -12,8 +12,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/markbates/goth/providers/github"
+	"golang.org/x/oauth2"
 
 	"github.com/headcount/headcount/auth"
+	"github.com/headcount/headcount/internal/connlimit"
 	"github.com/headcount/headcount/stream"
 )
 
@@ -37,12 +39,23 @@ type Deps struct {
 	Hub *stream.Hub
 	// Provider is goth's GitHub provider, which signs people in.
 	Provider *github.Provider
+	// Exchange trades the callback's code for a token with the sign-in's
+	// PKCE verifier, which goth cannot send; goth then reads the profile.
+	Exchange *oauth2.Config
 	// ProfileURL is where Provider reads profiles: the page's avatars may
 	// come from its origin.
 	ProfileURL string
 	// DevProvider serves the development identity provider under
 	// DevGitHubPrefix; nil unless in dev sign-in mode.
 	DevProvider http.Handler
+	// DevDirectHosts, when not nil, is every Host a request made straight
+	// to the loopback listener carries: sign-in then refuses any other,
+	// and any request that came through a proxy (dev sign-in mode without
+	// HEADCOUNT_DEV_LOGIN=1).
+	DevDirectHosts []string
+	// HTTPS says the public URL is https: every response then carries
+	// Strict-Transport-Security.
+	HTTPS bool
 	// Pages renders every HTML page (NewPages).
 	Pages *Pages
 	// Sessions, States and Tokens read and write the session cookie, the
@@ -50,6 +63,12 @@ type Deps struct {
 	Sessions *auth.Sessions
 	States   *auth.OAuthStates
 	Tokens   *auth.Tokens
+	// Revocations is this instance's list of signed-out sessions, which
+	// every credential is checked against and every stream watches;
+	// Revoker is where a sign-out goes (Revocations itself, or a shared
+	// store in front of it, auth/redis).
+	Revocations *auth.Revocations
+	Revoker     auth.Revoker
 	// Metrics are the Prometheus metrics (NewMetrics).
 	Metrics *Metrics
 }
@@ -85,5 +104,7 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// So a stream can tell a connlimit.Listener that it holds one.
+		ConnContext: connlimit.ConnContext,
 	}
 }

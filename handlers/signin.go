@@ -1,11 +1,13 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/markbates/goth/providers/github"
@@ -21,15 +23,17 @@ const (
 	signinNoCode      = "no_code"
 	signinCodeRefused = "code_refused"
 	signinProvider    = "provider_unavailable"
+	signinProxied     = "dev_through_proxy"
 )
 
-// handleBeginSignIn sends the browser to the provider with a fresh state,
-// which it also keeps in this browser's OAuth state cookie. gothic is not
-// used: its SetState copies ?state= from the request (login CSRF) and its
-// store is a package global.
+// handleBeginSignIn sends the browser to the provider with a fresh state
+// and the S256 challenge of a fresh PKCE verifier, both kept in a cookie
+// of this sign-in's own. gothic is not used: its SetState copies ?state=
+// from the request (login CSRF) and its store is a package global. goth
+// has no PKCE hook, so the challenge is added to the URL it builds.
 func handleBeginSignIn(provider *github.Provider, states *auth.OAuthStates) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		state := auth.NewState()
+		state, verifier := auth.NewState(), auth.NewVerifier()
 		sess, err := provider.BeginAuth(state)
 		if err != nil {
 			return err
@@ -38,7 +42,10 @@ func handleBeginSignIn(provider *github.Provider, states *auth.OAuthStates) echo
 		if err != nil {
 			return err
 		}
-		if err := states.Begin(c.Response(), state, sess.Marshal()); err != nil {
+		if to, err = withChallenge(to, auth.Challenge(verifier)); err != nil {
+			return err
+		}
+		if err := states.Begin(c.Response(), c.Request(), state, verifier, sess.Marshal()); err != nil {
 			return err
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
@@ -46,26 +53,42 @@ func handleBeginSignIn(provider *github.Provider, states *auth.OAuthStates) echo
 	}
 }
 
+// withChallenge adds a PKCE S256 challenge to an authorize URL.
+func withChallenge(authURL, challenge string) (string, error) {
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("code_challenge", challenge)
+	q.Set("code_challenge_method", "S256")
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
 // signInFinisher is the OAuth callback's handler and what it uses.
 type signInFinisher struct {
 	provider *github.Provider
+	exchange *oauth2.Config
 	states   *auth.OAuthStates
 	sessions *auth.Sessions
 	metrics  *Metrics
 	log      *slog.Logger
 }
 
-// handleFinishSignIn checks the state, exchanges the code, reads the
-// profile and starts the session. Any failure is a clear page and no
-// session.
-func handleFinishSignIn(provider *github.Provider, states *auth.OAuthStates, sessions *auth.Sessions, metrics *Metrics, log *slog.Logger) echo.HandlerFunc {
-	f := &signInFinisher{provider: provider, states: states, sessions: sessions, metrics: metrics, log: log}
+// handleFinishSignIn checks the state, exchanges the code with the
+// state's PKCE verifier (through exchange: goth cannot send one), lets
+// goth read the profile and starts the session. Any failure is a clear
+// page and no session; a callback for a state this browser does not hold
+// clears nothing, so a crafted link cannot cancel a sign-in in progress.
+func handleFinishSignIn(provider *github.Provider, exchange *oauth2.Config, states *auth.OAuthStates, sessions *auth.Sessions, metrics *Metrics, log *slog.Logger) echo.HandlerFunc {
+	f := &signInFinisher{provider: provider, exchange: exchange, states: states, sessions: sessions, metrics: metrics, log: log}
 	return f.finish
 }
 
 func (f *signInFinisher) finish(c echo.Context) error {
 	q := c.Request().URL.Query()
-	providerSession, stateErr := f.states.Finish(c.Response(), c.Request(), q.Get("state"))
+	pending, stateErr := f.states.Finish(c.Response(), c.Request(), q.Get("state"))
 	if e := q.Get("error"); e != "" {
 		if e == "access_denied" {
 			return f.signinFailed(signinDenied, http.StatusForbidden, "Sign-in cancelled",
@@ -85,12 +108,15 @@ func (f *signInFinisher) finish(c echo.Context) error {
 		return f.signinFailed(signinNoCode, http.StatusBadRequest, "Sign-in incomplete",
 			"GitHub's answer carried no authorization code. Start again from the home page.", nil)
 	}
-	sess, err := f.provider.UnmarshalSession(providerSession)
-	if err != nil {
+	sess, err := f.provider.UnmarshalSession(pending.Session)
+	gs, ok := sess.(*github.Session)
+	if err != nil || !ok {
 		return f.signinFailed(signinBadState, http.StatusBadRequest, "Sign-in could not be checked",
 			"This sign-in could not be read. Start again from the home page.", err)
 	}
-	if _, err := sess.Authorize(f.provider, url.Values{"code": {code}}); err != nil {
+	ctx := context.WithValue(c.Request().Context(), oauth2.HTTPClient, f.provider.HTTPClient)
+	tok, err := f.exchange.Exchange(ctx, code, oauth2.VerifierOption(pending.Verifier))
+	if err != nil {
 		if unreachable(err) {
 			return f.signinFailed(signinProvider, http.StatusBadGateway, "GitHub is unreachable",
 				"headcount could not reach GitHub to finish signing you in. Try again in a moment.", err)
@@ -98,20 +124,22 @@ func (f *signInFinisher) finish(c echo.Context) error {
 		return f.signinFailed(signinCodeRefused, http.StatusBadRequest, "Sign-in refused",
 			"GitHub did not accept this sign-in code; it may have expired or been used already. Start again from the home page.", err)
 	}
-	gu, err := f.provider.FetchUser(sess)
+	gs.AccessToken = tok.AccessToken
+	gu, err := f.provider.FetchUser(gs)
 	// goth reads the profile, then the e-mail addresses when the profile
 	// shows none. The e-mail is not needed: once the profile gave an id and
 	// a login, a failed e-mail lookup (no verified primary, an Enterprise
-	// without the endpoint) does not stop the sign-in.
-	u := auth.User{ID: gu.UserID, Login: gu.NickName, Name: gu.Name, AvatarURL: gu.AvatarURL}
+	// without the endpoint) does not stop the sign-in. Long fields are cut
+	// so the session fits its cookie.
+	u := auth.User{ID: gu.UserID, Login: gu.NickName, Name: gu.Name, AvatarURL: gu.AvatarURL}.Cut()
 	if !u.Valid() {
 		if err == nil {
-			err = errors.New("profile without id or login")
+			err = errors.New("profile without a usable id or login")
 		}
 		return f.signinFailed(signinProvider, http.StatusBadGateway, "GitHub did not answer",
 			"headcount could not read your GitHub profile. Try again in a moment.", err)
 	}
-	if err := f.sessions.Set(c.Response(), u); err != nil {
+	if err := f.sessions.Set(c.Response(), auth.NewSession(u, time.Now())); err != nil {
 		return err
 	}
 	f.log.Info("signed in", "user_id", u.ID, "login", u.Login)
@@ -134,11 +162,24 @@ func (f *signInFinisher) signinFailed(reason string, status int, title, message 
 	return &problem{status: status, title: title, message: message, cause: cause}
 }
 
-// handleLogout ends the session and goes home. It is POST only (GET
-// /logout is 405), behind cross-origin protection, so no link or image can
-// sign anyone out.
-func handleLogout(sessions *auth.Sessions) echo.HandlerFunc {
+// handleLogout signs the session out: its cookie is cleared here, and the
+// session is revoked through revoker, so a copy of the cookie, every token
+// minted from it and the streams they hold end on every instance. With
+// everywhere=1 ("Sign out everywhere") every session of the GitHub account
+// ends. It is POST only (GET /logout is 405), behind cross-origin
+// protection, so no link or image can sign anyone out.
+func handleLogout(sessions *auth.Sessions, revoker auth.Revoker, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if sess, err := sessions.Get(c.Request()); err == nil {
+			rv := auth.RevokeSession(sess)
+			if c.FormValue("everywhere") == "1" {
+				rv = auth.RevokeUser(sess.User.ID, time.Now())
+			}
+			if err := revoker.Revoke(c.Request().Context(), rv); err != nil {
+				return err
+			}
+			log.Info("signed out", "user_id", sess.User.ID, "everywhere", rv.User != "")
+		}
 		sessions.Clear(c.Response())
 		return c.Redirect(http.StatusSeeOther, "/")
 	}

@@ -55,12 +55,12 @@ func TestGitHubSignInWalksTheWholeFlow(t *testing.T) {
 	if strings.Contains(sc.Value, "alice") {
 		t.Error("session cookie is readable: it should be encrypted")
 	}
-	if oc := cookie(resp, auth.OAuthStateCookie); oc == nil || oc.MaxAge >= 0 {
+	if oc := stateCookie(resp); oc == nil || oc.MaxAge >= 0 {
 		t.Error("callback did not clear the OAuth state cookie")
 	}
 
 	_, body = get(t, c, e.url+"/")
-	for _, want := range []string{`id="user-name"`, "Alice Liddell", "@alice", `id="user-count"`, `id="sign-out"`, "curl -N -H &#34;Authorization: Bearer ", e.url + "/events", `id="copy-curl"`} {
+	for _, want := range []string{`id="user-name"`, "Alice Liddell", "@alice", `id="user-count"`, `id="sign-out"`, "curl -N -H &#39;Authorization: Bearer ", e.url + "/events", `id="copy-curl"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("signed-in home lacks %q", want)
 		}
@@ -78,11 +78,11 @@ func TestSignInStateIsNeverTakenFromTheRequest(t *testing.T) {
 	if got := loc.Query().Get("state"); got == "attacker-chosen" || got == "" {
 		t.Fatalf("state %q: taken from the request", got)
 	}
-	oc := cookie(resp, auth.OAuthStateCookie)
+	oc := stateCookie(resp)
 	if oc == nil {
 		t.Fatal("no OAuth state cookie")
 	}
-	if oc.Path != "/auth" || oc.MaxAge != 600 || !oc.HttpOnly || oc.SameSite != http.SameSiteLaxMode {
+	if oc.Path != "/" || oc.MaxAge != 600 || !oc.HttpOnly || oc.SameSite != http.SameSiteLaxMode {
 		t.Errorf("OAuth state cookie attributes: %+v", oc)
 	}
 	if oc.Name == "_gothic_session" || cookie(resp, "_gothic_session") != nil {
@@ -238,7 +238,7 @@ func TestSecureCookiesUnderHTTPS(t *testing.T) {
 	e := start(t, map[string]string{"HEADCOUNT_BASE_URL": "https://headcount.example"})
 	c := browser(t)
 	resp, _ := get(t, c, "http://"+e.srv.Addr().String()+"/auth/github")
-	oc := cookie(resp, auth.OAuthStateCookie)
+	oc := stateCookie(resp)
 	if oc == nil || !oc.Secure {
 		t.Fatalf("OAuth state cookie under an https base URL: %+v, want Secure", oc)
 	}

@@ -12,10 +12,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/markbates/goth/providers/github"
+	"golang.org/x/oauth2"
 
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/devgithub"
@@ -51,9 +54,18 @@ type Identity struct {
 	// ProfileURL is where Provider reads profiles; avatars of a plain-http
 	// GitHub Enterprise come from its origin.
 	ProfileURL string
+	// Exchange is the provider's OAuth app as golang.org/x/oauth2 sees it:
+	// the code exchange goes through it, with the PKCE verifier, which
+	// goth cannot send.
+	Exchange *oauth2.Config
 	// Dev serves the development provider under Mount.DevPrefix; nil
 	// unless in dev sign-in mode.
 	Dev http.Handler
+	// DirectHosts, in dev sign-in mode without HEADCOUNT_DEV_LOGIN=1, is
+	// every Host a request made straight to the loopback listener carries;
+	// sign-in refuses any other, and anything that came through a proxy.
+	// nil when there is nothing to refuse.
+	DirectHosts []string
 
 	transport *http.Transport
 }
@@ -86,8 +98,19 @@ func New(cfg config.Config, m Mount) (*Identity, error) {
 		origin := "http://" + loopbackAddr(tcp)
 		authURL, tokenURL, profileURL, emailURL = dev.AuthURL(), dev.TokenURL(origin), dev.ProfileURL(origin), dev.EmailURL(origin)
 		id.Dev = dev
+		if !cfg.DevLogin {
+			id.DirectHosts = directHosts(tcp, m.PublicURL)
+		}
 	}
-	provider := github.NewCustomisedURL(key, secret, m.CallbackURL, authURL, tokenURL, profileURL, emailURL, "read:user", "user:email")
+	scopes := []string{"read:user", "user:email"}
+	provider := github.NewCustomisedURL(key, secret, m.CallbackURL, authURL, tokenURL, profileURL, emailURL, scopes...)
+	id.Exchange = &oauth2.Config{
+		ClientID:     key,
+		ClientSecret: secret,
+		RedirectURL:  m.CallbackURL,
+		Endpoint:     oauth2.Endpoint{AuthURL: authURL, TokenURL: tokenURL},
+		Scopes:       scopes,
+	}
 	// Its own transport, not http.DefaultTransport's shared pool, so Close
 	// can drop the connections it keeps to GitHub (or, in dev mode, to us).
 	id.transport = http.DefaultTransport.(*http.Transport).Clone()
@@ -117,4 +140,38 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// directHosts is every Host a browser on this machine sends to a listener
+// at addr: its port on each loopback name, and the base URL's own host
+// when that is loopback.
+func directHosts(addr *net.TCPAddr, baseURL string) []string {
+	port := strconv.Itoa(addr.Port)
+	hosts := []string{"localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port}
+	if !addr.IP.IsUnspecified() {
+		hosts = append(hosts, strings.ToLower(net.JoinHostPort(addr.IP.String(), port)))
+	}
+	if u, err := url.Parse(baseURL); err == nil && loopbackURL(baseURL) {
+		h := strings.ToLower(u.Host)
+		if u.Port() == "" {
+			h += map[string]string{"http": ":80", "https": ":443"}[u.Scheme]
+			hosts = append(hosts, strings.ToLower(u.Host))
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts
+}
+
+// loopbackURL reports whether u is an absolute URL on a loopback host.
+func loopbackURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return false
+	}
+	h := p.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

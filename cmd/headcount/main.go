@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/headcount/headcount/auth"
+	authredis "github.com/headcount/headcount/auth/redis"
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/identity"
+	"github.com/headcount/headcount/internal/connlimit"
 	"github.com/headcount/headcount/internal/deadpeer"
 	"github.com/headcount/headcount/internal/fdlimit"
 	"github.com/headcount/headcount/stream"
@@ -70,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if raiseErr != nil {
 		log.Warn("could not raise the open-file limit", "err", raiseErr)
 	}
+	if err := config.CheckMaxStreams(cfg.MaxStreams, cfg.OpenFileLimit); err != nil {
+		return err
+	}
 
 	// Listen first: in dev sign-in mode the provider's URLs carry the port.
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -106,23 +111,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return errors.Join(err, hub.Close(context.Background()), closeCounter())
 	}
 	defer id.Close()
+	revocations, revoker, closeRevocations, err := openRevocations(cfg, log)
+	if err != nil {
+		return errors.Join(err, hub.Close(context.Background()), closeCounter())
+	}
 	handler := handlers.NewServer(handlers.Deps{
-		Logger:      log,
-		PublicURL:   publicURL,
-		Hub:         hub,
-		Provider:    id.Provider,
-		ProfileURL:  id.ProfileURL,
-		DevProvider: id.Dev,
-		Pages:       pages,
-		Sessions:    auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
-		States:      auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
-		Tokens:      auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
-		Metrics:     handlers.NewMetrics(hub),
+		Logger:         log,
+		PublicURL:      publicURL,
+		Hub:            hub,
+		Provider:       id.Provider,
+		Exchange:       id.Exchange,
+		ProfileURL:     id.ProfileURL,
+		DevProvider:    id.Dev,
+		DevDirectHosts: id.DirectHosts,
+		HTTPS:          cfg.Secure(),
+		Pages:          pages,
+		Sessions:       auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
+		States:         auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
+		Tokens:         auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
+		Revocations:    revocations,
+		Revoker:        revoker,
+		Metrics:        handlers.NewMetrics(hub),
 	})
 
 	srv := handlers.NewHTTPServer(handler, log)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(deadpeer.Listen(ln, cfg.DeadPeerTimeout)) }()
+	go func() {
+		served <- srv.Serve(connlimit.Listen(deadpeer.Listen(ln, cfg.DeadPeerTimeout), cfg.MaxOtherConns))
+	}()
 	if cfg.DevMode() {
 		log.Warn("dev sign-in mode: no GITHUB_KEY is set, so anyone can sign in as any user name through the built-in development provider; set GITHUB_KEY and GITHUB_SECRET for real GitHub sign-in")
 	}
@@ -133,7 +149,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	log.Info("shutting down: ending every stream")
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := shutdown(stopCtx, log, srv, served, hub, closeCounter); err != nil {
+	err = shutdown(stopCtx, log, srv, served, hub, closeCounter)
+	// Last: sign-outs still waiting for Redis get what time is left.
+	if err = errors.Join(err, closeRevocations(stopCtx)); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
@@ -154,6 +172,23 @@ func openCounter(cfg config.Config, log *slog.Logger) (stream.Counter, func() er
 		return nil, nil, fmt.Errorf("HEADCOUNT_REDIS_URL: %w", err)
 	}
 	return shared, shared.Close, nil
+}
+
+// openRevocations returns this instance's sign-out list and where a
+// sign-out goes: the list itself, or, with HEADCOUNT_REDIS_URL, the Redis
+// stream every instance follows. The close function stops following it.
+func openRevocations(cfg config.Config, log *slog.Logger) (*auth.Revocations, auth.Revoker, func(context.Context) error, error) {
+	local := auth.NewRevocations()
+	if cfg.RedisURL == "" {
+		return local, local, func(context.Context) error { return nil }, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
+	defer cancel()
+	shared, err := authredis.New(ctx, cfg.RedisURL, local, authredis.Options{Secret: cfg.SessionSecret, Logger: log})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("HEADCOUNT_REDIS_URL: %w", err)
+	}
+	return local, shared, shared.Close, nil
 }
 
 // shutdown stops the server within ctx, in the order that lets every part

@@ -92,11 +92,15 @@ func TestProcessRefusesBadEnvironment(t *testing.T) {
 		name    string
 		vars    map[string]string
 		mention string // what the one line must contain
+		nofile  int    // an open-file limit to run under, if not 0
 	}{
-		{"unparsable heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "soon"}, "HEADCOUNT_HEARTBEAT"},
-		{"short secret with GitHub", map[string]string{"GITHUB_KEY": "id", "GITHUB_SECRET": "s", "HEADCOUNT_SESSION_SECRET": "short"}, "HEADCOUNT_SESSION_SECRET"},
-		{"dev mode on every interface", map[string]string{"HEADCOUNT_ADDR": "0.0.0.0:0"}, "HEADCOUNT_DEV_LOGIN"},
-		{"Redis without a shared secret", map[string]string{"HEADCOUNT_REDIS_URL": "redis://127.0.0.1:6379/0"}, "HEADCOUNT_SESSION_SECRET"},
+		{"unparsable heartbeat", map[string]string{"HEADCOUNT_HEARTBEAT": "soon"}, "HEADCOUNT_HEARTBEAT", 0},
+		{"short secret with GitHub", map[string]string{"GITHUB_KEY": "id", "GITHUB_SECRET": "s", "HEADCOUNT_SESSION_SECRET": "short"}, "HEADCOUNT_SESSION_SECRET", 0},
+		{"dev mode on every interface", map[string]string{"HEADCOUNT_ADDR": "0.0.0.0:0"}, "HEADCOUNT_DEV_LOGIN", 0},
+		{"Redis without a shared secret", map[string]string{"HEADCOUNT_REDIS_URL": "redis://127.0.0.1:6379/0"}, "HEADCOUNT_SESSION_SECRET", 0},
+		// Taken silently once, it wedged the server at the limit.
+		{"more streams than descriptors", map[string]string{"HEADCOUNT_MAX_STREAMS": "1000"},
+			fmt.Sprintf("HEADCOUNT_MAX_STREAMS: 1000 is more than the open-file limit (300) allows; at most %d", config.StreamLimitFor(300)), 300},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			vars := map[string]string{"HEADCOUNT_ADDR": "127.0.0.1:0"}
@@ -104,6 +108,9 @@ func TestProcessRefusesBadEnvironment(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, binary)
+			if tc.nofile > 0 {
+				cmd = exec.CommandContext(ctx, "/bin/sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0"`, tc.nofile), binary)
+			}
 			cmd.Env = childEnv(vars)
 			var stdout, stderr logBuffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -15,11 +15,14 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/headcount/headcount/auth"
+	authredis "github.com/headcount/headcount/auth/redis"
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/identity"
+	"github.com/headcount/headcount/internal/connlimit"
 	"github.com/headcount/headcount/internal/deadpeer"
 	"github.com/headcount/headcount/stream"
 )
@@ -31,6 +34,9 @@ type Options struct {
 	Counter stream.Counter
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// MaxOtherConns, if not 0, replaces the configuration's cap on
+	// connections that hold no stream.
+	MaxOtherConns int
 }
 
 // Server is one headcount serving on a loopback port.
@@ -43,6 +49,9 @@ type Server struct {
 	srv       *http.Server
 	served    chan error
 	counter   stream.Counter
+	conns     *connlimit.Listener
+	// closeRevocations stops following sign-outs in Redis.
+	closeRevocations func(context.Context) error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -109,26 +118,55 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 			RenderDevAuthorize: pages.RenderDevAuthorize,
 		})
 	}
+	revocations := auth.NewRevocations()
+	var revoker auth.Revoker = revocations
+	s.closeRevocations = func(context.Context) error { return nil }
+	if err == nil && cfg.RedisURL != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var shared *authredis.Revocations
+		shared, err = authredis.New(ctx, cfg.RedisURL, revocations, authredis.Options{Secret: cfg.SessionSecret, Logger: log})
+		cancel()
+		if err == nil {
+			revoker, s.closeRevocations = shared, shared.Close
+		}
+	}
 	if err != nil {
 		s.ln.Close()
+		if s.id != nil {
+			s.id.Close()
+		}
 		return nil, errors.Join(err, s.hub.Close(context.Background()))
 	}
 	s.srv = handlers.NewHTTPServer(handlers.NewServer(handlers.Deps{
-		Logger:      log,
-		PublicURL:   s.publicURL,
-		Hub:         s.hub,
-		Provider:    s.id.Provider,
-		ProfileURL:  s.id.ProfileURL,
-		DevProvider: s.id.Dev,
-		Pages:       pages,
-		Sessions:    auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
-		States:      auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
-		Tokens:      auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
-		Metrics:     handlers.NewMetrics(s.hub),
+		Logger:         log,
+		PublicURL:      s.publicURL,
+		Hub:            s.hub,
+		Provider:       s.id.Provider,
+		Exchange:       s.id.Exchange,
+		ProfileURL:     s.id.ProfileURL,
+		DevProvider:    s.id.Dev,
+		DevDirectHosts: s.id.DirectHosts,
+		HTTPS:          cfg.Secure(),
+		Pages:          pages,
+		Sessions:       auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
+		States:         auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
+		Tokens:         auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
+		Revocations:    revocations,
+		Revoker:        revoker,
+		Metrics:        handlers.NewMetrics(s.hub),
 	}), log)
-	go func() { s.served <- s.srv.Serve(deadpeer.Listen(s.ln, cfg.DeadPeerTimeout)) }()
+	maxOther := cfg.MaxOtherConns
+	if opts.MaxOtherConns != 0 {
+		maxOther = opts.MaxOtherConns
+	}
+	s.conns = connlimit.Listen(deadpeer.Listen(s.ln, cfg.DeadPeerTimeout), maxOther)
+	go func() { s.served <- s.srv.Serve(s.conns) }()
 	return s, nil
 }
+
+// OtherConns is how many open connections hold no stream: what the cap
+// on them counts.
+func (s *Server) OtherConns() int64 { return s.conns.Other() }
 
 // URL is the server's public base URL, without a trailing slash.
 func (s *Server) URL() string { return s.publicURL }
@@ -157,7 +195,7 @@ func (s *Server) Close(ctx context.Context) error {
 			err = errors.Join(err, serveErr)
 		}
 		s.id.Close()
-		s.closeErr = err
+		s.closeErr = errors.Join(err, s.closeRevocations(ctx))
 	})
 	return s.closeErr
 }
