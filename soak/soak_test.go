@@ -58,12 +58,12 @@ func TestSoakOneInstance(t *testing.T) {
 }
 
 func TestSoakTwoInstancesOnRedis(t *testing.T) {
-	r := redistest.Start(t)
+	r := redistest.Start(t) // a Redis of the soak's own
 	gh := fakegithub.Start(t, clientID, clientSecret)
 	var servers []*testserver.Server
 	for range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		counter, err := redis.New(ctx, r.URL, redis.Options{Prefix: r.Prefix})
+		counter, err := redis.New(ctx, r.URL(), redis.Options{})
 		cancel()
 		if err != nil {
 			t.Fatal(err)

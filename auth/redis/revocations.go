@@ -8,8 +8,8 @@ package redis
 import (
 	"context"
 	"crypto/hkdf"
-	"crypto/rand"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -48,8 +48,8 @@ const (
 // Options tunes Revocations; the zero value of every field but Secret is
 // usable.
 type Options struct {
-	// Prefix starts the stream's key ("<prefix>:revocations"); empty means
-	// DefaultPrefix.
+	// Prefix starts the stream's key ("{<prefix>}:revocations", as the
+	// count's keys start with "{<prefix>}"); empty means DefaultPrefix.
 	Prefix string
 	// Secret is the session secret. Every entry carries an HMAC under a key
 	// derived from it, so whoever can write to the Redis but does not hold
@@ -72,11 +72,12 @@ type Revocations struct {
 	key    string
 	// epochKey holds a random value set when the stream is first made: a
 	// Redis that lost its data (a restart without persistence, a flush)
-	// has lost it too. One hash tag keeps both keys on one Cluster slot.
+	// has lost it too. The deployment's hash tag keeps both keys on the
+	// count's Cluster slot.
 	epochKey string
-	mac    []byte
-	log    *slog.Logger
-	now    func() time.Time
+	mac      []byte
+	log      *slog.Logger
+	now      func() time.Time
 
 	mu      sync.Mutex
 	pending []auth.Revocation
@@ -114,17 +115,17 @@ func New(ctx context.Context, rawURL string, local *auth.Revocations, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	tag := "{" + opts.Prefix + ":revocations}"
+	key := streamredis.KeyPrefix(opts.Prefix) + ":revocations"
 	r := &Revocations{
 		local:    local,
 		client:   client,
-		key:      tag,
-		epochKey: tag + ":epoch",
-		mac:    mac,
-		log:    opts.Logger,
-		now:    opts.Now,
-		kick:   make(chan struct{}, 1),
-		lastID: "0-0",
+		key:      key,
+		epochKey: key + ":epoch",
+		mac:      mac,
+		log:      opts.Logger,
+		now:      opts.Now,
+		kick:     make(chan struct{}, 1),
+		lastID:   "0-0",
 	}
 	if r.epoch, err = r.currentEpoch(ctx); err == nil {
 		err = r.catchUp(ctx)

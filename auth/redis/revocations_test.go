@@ -32,7 +32,7 @@ type instance struct {
 const prefix = "headcount-test"
 
 // streamKey is the sign-out stream's key under prefix.
-const streamKey = "{" + prefix + ":revocations}"
+const streamKey = "{" + prefix + "}:revocations"
 
 func open(t *testing.T, rawURL string) instance {
 	t.Helper()

@@ -13,3 +13,8 @@ func Dial(rawURL, clientName string) (goredis.UniversalClient, error) {
 	}
 	return topo.client, nil
 }
+
+// KeyPrefix is how every key of the deployment with prefix starts: the
+// prefix as a Cluster hash tag, so an adapter's keys live in the count's
+// slot too.
+func KeyPrefix(prefix string) string { return tagged(prefix) }
