@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -82,6 +83,8 @@ type Revocations struct {
 	mu      sync.Mutex
 	pending []auth.Revocation
 	kick    chan struct{}
+	// flushing lets one flush run at a time (the writer's, or Close's).
+	flushing sync.Mutex
 
 	// lastID and epoch are the reader's own (New sets them before it
 	// starts): the last entry read, and the epoch it was read under.
@@ -167,15 +170,24 @@ func (r *Revocations) Pending() int {
 }
 
 // Close stops sharing. Revocations still queued get one last try, bounded
-// by ctx: past it they hold on this instance only until it stops.
+// by ctx: past it they hold on this instance only until it stops. Then the
+// client is closed, which also ends a read blocked on a Redis that does
+// not answer (frozen, or behind a network that drops packets), so Close
+// never waits for one.
 func (r *Revocations) Close(ctx context.Context) error {
 	r.cancel()
-	r.done.Wait()
-	err := r.flush(ctx)
+	var err error
+	if r.Pending() > 0 {
+		err = r.flush(ctx)
+	}
 	if n := r.Pending(); n > 0 {
 		err = errors.Join(err, fmt.Errorf("redis revocations: %d sign-outs never reached Redis", n))
+	} else {
+		err = nil
 	}
-	return errors.Join(err, r.client.Close())
+	err = errors.Join(err, r.client.Close())
+	r.done.Wait()
+	return err
 }
 
 // write sends queued revocations to the stream, retrying while Redis
@@ -207,6 +219,8 @@ func (r *Revocations) write() {
 // flush writes every queued revocation, in order, dropping each once
 // Redis has it.
 func (r *Revocations) flush(ctx context.Context) error {
+	r.flushing.Lock()
+	defer r.flushing.Unlock()
 	for {
 		r.mu.Lock()
 		if len(r.pending) == 0 {
@@ -218,8 +232,12 @@ func (r *Revocations) flush(ctx context.Context) error {
 		if err := r.add(ctx, rv); err != nil {
 			return err
 		}
+		// Removed by value: recover may have put entries in front
+		// meanwhile.
 		r.mu.Lock()
-		r.pending = r.pending[1:]
+		if i := slices.Index(r.pending, rv); i >= 0 {
+			r.pending = slices.Delete(r.pending, i, i+1)
+		}
 		r.mu.Unlock()
 	}
 }
