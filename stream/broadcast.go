@@ -42,10 +42,10 @@ type broadcaster struct {
 	// peopleFailing: the last Roster call failed (log once per outage)
 	peopleFailing bool
 	batch         []*subscriber
-	entries       []*logEntry
-	events        []*sse.Event
-	lastTime      time.Time // start of the latest cycle
-	reached       int       // subscribers handed an event in the latest cycle
+	plans         []plan
+	handouts      map[uint64]*handout // by cursor, for one cycle
+	lastTime      time.Time           // start of the latest cycle
+	reached       int                 // subscribers handed an event in the latest cycle
 }
 
 // gap is the least time from the latest cycle to the next one. coalesce
@@ -190,54 +190,89 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		return again
 	}
 
-	// A new subscriber's first two events, shared by all new ones of this
-	// cycle: the counts now. Their ids come after everything logged so far,
-	// and their cursor is the head: what happened before is /api/presence's.
-	var first []*sse.Event
-	var firstID uint64
-	for i, sub := range b.batch {
-		var evs []*sse.Event
-		more := false
+	// What each subscriber is handed is shared by all at the same cursor
+	// (nearly everyone is at the last head): a new subscriber's first two
+	// events, the counts now, with ids after everything logged so far and
+	// the head as its cursor (what happened before is /api/presence's);
+	// for the others, the live log entries after their cursor.
+	clear(b.handouts)
+	if b.handouts == nil {
+		b.handouts = make(map[uint64]*handout)
+	}
+	var first *handout
+	b.plans = b.plans[:0]
+	for _, sub := range b.batch {
+		var ho *handout
 		if sub.sent == 0 {
 			if first == nil {
 				b.seq++
 				c := countEvent(b.seq, b.global, h.cfg.Retry)
 				b.seq++
-				first, firstID = []*sse.Event{c, peopleEvent(b.seq, b.people)}, b.seq
+				first = &handout{evs: []*sse.Event{c, peopleEvent(b.seq, b.people)}, firstID: b.seq}
 				if b.partial {
 					b.seq++
-					first, firstID = append(first, stateEvent(b.seq, true)), b.seq
+					first.evs, first.firstID = append(first.evs, stateEvent(b.seq, true)), b.seq
 				}
 			}
-			evs = first
-		} else {
-			b.entries, more = b.log.after(sub.cursor, sendBudget, b.entries[:0])
-			b.events = b.events[:0]
-			for _, e := range b.entries {
-				b.events = append(b.events, e.ev)
+			ho = first
+		} else if ho = b.handouts[sub.cursor]; ho == nil {
+			ho = &handout{}
+			ho.entries, ho.more = b.log.after(sub.cursor, sendBudget, nil)
+			for _, e := range ho.entries {
+				ho.evs = append(ho.evs, e.ev)
 			}
-			evs = b.events
+			b.handouts[sub.cursor] = ho
 		}
-		n, d := h.send(sub, evs, more)
+		b.plans = append(b.plans, plan{sub: sub, ho: ho})
+	}
+
+	// Two passes: every subscriber's first event (the user count, when it
+	// changed) before anyone's second, so the people count and the
+	// announcements never delay the user count of the last subscriber.
+	for i := range b.plans {
+		pl := &b.plans[i]
+		pl.n, pl.d = h.send(pl.sub, pl.ho.evs[:1], pl.ho.more)
+	}
+	for i := range b.plans {
+		pl := &b.plans[i]
+		if pl.n == 1 && len(pl.ho.evs) > 1 {
+			pl.n, pl.d = h.sendRest(pl.sub, pl.ho.evs, pl.ho.more)
+		}
+		sub, ho, n := pl.sub, pl.ho, pl.n
 		switch {
-		case sub.sent == 0 && n == len(evs):
-			sub.sent, sub.cursor = firstID, head
+		case sub.sent == 0 && n == len(ho.evs):
+			sub.sent, sub.cursor = ho.firstID, head
 		case sub.sent > 0 && n > 0:
-			e := b.entries[n-1]
+			e := ho.entries[n-1]
 			sub.sent, sub.cursor = e.id, e.id
 		}
 		if n > 0 {
 			b.reached++
 		}
-		if d == full && (again == 0 || again > publishRetry) {
+		if pl.d == full && (again == 0 || again > publishRetry) {
 			again = publishRetry
 		}
 		// busy: its Flush signals once the earlier events are written.
-		b.batch[i] = nil // let a gone subscriber be collected
 	}
-	clear(b.entries)
-	clear(b.events)
+	clear(b.plans) // let gone subscribers be collected
+	clear(b.batch)
 	return again
+}
+
+// handout is what the subscribers at one cursor are handed this cycle.
+type handout struct {
+	entries []*logEntry  // the log entries behind evs (none for a first pair)
+	evs     []*sse.Event // in order
+	more    bool         // the log holds more than the send budget
+	firstID uint64       // a first pair's last id
+}
+
+// plan is one subscriber's hand-out in a cycle and how it went.
+type plan struct {
+	sub *subscriber
+	ho  *handout
+	n   int // events the stream took
+	d   delivery
 }
 
 // logChanges logs the events of this cycle, in the order a subscriber gets
@@ -311,6 +346,28 @@ func (h *Hub) send(sub *subscriber, evs []*sse.Event, more bool) (int, delivery)
 	}
 	if !more {
 		w.owed.Store(false)
+	}
+	return len(evs), handed
+}
+
+// sendRest hands evs[1:] to sub, whose stream took evs[0] in this very
+// cycle, and returns how many of evs the stream took in all. A stream
+// that could not take them all is retried (full); one owed more than the
+// budget is signalled for once its events are written.
+func (h *Hub) sendRest(sub *subscriber, evs []*sse.Event, more bool) (int, delivery) {
+	for i, ev := range evs[1:] {
+		if !h.publish(sub, ev) {
+			h.stats.skipped.Add(1)
+			return 1 + i, full
+		}
+	}
+	if more {
+		// As in send: owing first, then looking at pending, so either
+		// its Flush sees the debt or this sees it all written.
+		sub.w.owed.Store(true)
+		if sub.w.pending.Load() == 0 {
+			h.signal()
+		}
 	}
 	return len(evs), handed
 }

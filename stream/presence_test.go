@@ -304,3 +304,31 @@ func TestCountOnly(t *testing.T) {
 		t.Errorf("Online = %+v, %d; want nobody listed, 1 person", list, n)
 	}
 }
+
+// More announcements in one cycle than a subscriber is handed at once
+// (sendBudget) all arrive, in id order, over the following cycles.
+func TestManyArrivalsInOneCycle(t *testing.T) {
+	const people = 3*sendBudget + 5
+	counter := newSteppedCounter()
+	s := newTestServer(t, Config{Counter: counter})
+	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
+	counter.runUntil(t, func() bool { return watcher.latestOf(peopleEventName) == 1 })
+	// Hold a cycle in Store while everyone arrives: the next one sees them all.
+	for len(counter.entered) > 0 {
+		<-counter.entered
+	}
+	for i := range people {
+		mustDial(t, s.addr(), "p"+strconv.Itoa(i), dialOptions{local: fmt.Sprintf("127.0.0.%d", 1+i%4)})
+	}
+	counter.runUntil(t, func() bool { return len(watcher.announcements(t)) >= people })
+	seen := map[string]bool{}
+	for _, u := range watcher.announcements(t) {
+		if !u.Connected || seen[u.Login] {
+			t.Fatalf("announcement %+v: want each arrival once", u)
+		}
+		seen[u.Login] = true
+	}
+	counter.runUntil(t, func() bool { return watcher.latest() == people+1 && watcher.latestOf(peopleEventName) == people+1 })
+	events, _ := watcher.snapshot()
+	checkOrder(t, "watcher", events, nil)
+}

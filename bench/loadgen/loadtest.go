@@ -45,6 +45,10 @@ type loadTest struct {
 	client   *http.Client
 	base     string
 	token    string
+	// tokens are the watcher streams' people, taken in turn (tokens[0]
+	// is token); probe is the fan-out's own person's.
+	tokens []string
+	probe  string
 	// watchers are the N streams held from the ramp to the cleanup.
 	watchers []*watcher
 	// extra collects the violations seen by streams that are already
@@ -104,12 +108,9 @@ func (lt *loadTest) run(ctx context.Context) (*result, error) {
 	if lt.o.floor {
 		lt.logf("the floor at %s; %d streams from %d source addresses", lt.base, lt.o.streams, len(lt.o.sources))
 	} else {
-		token, err := signIn(ctx, lt.tr, lt.o.url, lt.o.login)
-		if err != nil {
+		if err := lt.signInPeople(ctx); err != nil {
 			return nil, err
 		}
-		lt.token = token
-		lt.logf("signed in as %q; %d streams from %d source addresses", lt.o.login, lt.o.streams, len(lt.o.sources))
 	}
 
 	err := lt.phases(ctx, res)
@@ -117,6 +118,55 @@ func (lt *loadTest) run(ctx context.Context) (*result, error) {
 		err = errors.Join(err, cerr)
 	}
 	return res, err
+}
+
+// signInPeople signs in the people of the run: one, login, or o.people of
+// them and the fan-out's probe person, a few at a time.
+func (lt *loadTest) signInPeople(ctx context.Context) error {
+	if lt.o.people == 1 {
+		token, err := signIn(ctx, lt.tr, lt.o.url, lt.o.login)
+		if err != nil {
+			return err
+		}
+		lt.token, lt.tokens, lt.probe = token, []string{token}, token
+		lt.logf("signed in as %q; %d streams from %d source addresses", lt.o.login, lt.o.streams, len(lt.o.sources))
+		return nil
+	}
+	logins := make([]string, lt.o.people+1)
+	for i := range lt.o.people {
+		logins[i] = fmt.Sprintf("%s%d", lt.o.login, i)
+	}
+	logins[lt.o.people] = lt.o.login + "-probe"
+	tokens := make([]string, len(logins))
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		errs error
+		wg   sync.WaitGroup
+	)
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(logins) || ctx.Err() != nil {
+					return
+				}
+				token, err := signIn(ctx, lt.tr, lt.o.url, logins[i])
+				mu.Lock()
+				tokens[i], errs = token, errors.Join(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if errs != nil {
+		return errs
+	}
+	lt.tokens, lt.probe = tokens[:lt.o.people], tokens[lt.o.people]
+	lt.token = lt.tokens[0]
+	lt.logf("signed in %d people as %s0 to %s%d, and %s-probe; %d streams from %d source addresses",
+		lt.o.people, lt.o.login, lt.o.login, lt.o.people-1, lt.o.login, lt.o.streams, len(lt.o.sources))
+	return nil
 }
 
 // phases runs the ramp, the fan-out rounds and the churn.
@@ -205,7 +255,11 @@ func (lt *loadTest) ramp(ctx context.Context, res *result) error {
 				if i >= n {
 					return
 				}
-				w, at, err := openStream(ctx, lt.client, lt.base, lt.token)
+				token := lt.token
+				if len(lt.tokens) > 0 {
+					token = lt.tokens[i%len(lt.tokens)]
+				}
+				w, at, err := openStream(ctx, lt.client, lt.base, token)
 				if err != nil {
 					abort.Store(true)
 					mu.Lock()
@@ -264,7 +318,11 @@ func (lt *loadTest) fanOut(ctx context.Context, res *result) error {
 			return err
 		}
 		requested := time.Now()
-		probe, headersAt, err := openStream(ctx, lt.client, lt.base, lt.token)
+		probeToken := lt.probe
+		if probeToken == "" {
+			probeToken = lt.token // the floor
+		}
+		probe, headersAt, err := openStream(ctx, lt.client, lt.base, probeToken)
 		if err != nil {
 			return err
 		}

@@ -39,17 +39,22 @@ func main() {
 
 // options are loadgen's flags, checked.
 type options struct {
-	url         *url.URL
-	streams     int
-	churn       int
-	churnConc   int
-	rampConc    int
-	rounds      int
-	pause       time.Duration
-	sources     []net.IP
-	timeout     time.Duration
-	settle      time.Duration
-	login       string
+	url       *url.URL
+	streams   int
+	churn     int
+	churnConc int
+	rampConc  int
+	rounds    int
+	pause     time.Duration
+	sources   []net.IP
+	timeout   time.Duration
+	settle    time.Duration
+	login     string
+	// people is how many people hold the watcher streams: 1 signs in as
+	// login; more sign in as login0, login1, ... and take the streams in
+	// turn, and every fan-out join and leave is by a person of its own
+	// (login-probe), so it is announced.
+	people      int
 	quiet       bool
 	metricsPoll time.Duration
 	// exodusKeep is how many watchers stay when the rest leave at once.
@@ -82,6 +87,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on the whole run")
 	fs.DurationVar(&o.settle, "settle", time.Minute, "bound on each wait for the streams to agree on a count")
 	fs.StringVar(&o.login, "login", "loadgen", "user name to sign in as (dev sign-in mode)")
+	fs.IntVar(&o.people, "people", 1, "people holding the watcher streams (dev sign-in as login0, login1, ...); above 1, each fan-out join and leave is by a person of its own, so it is announced")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
 	fs.DurationVar(&o.metricsPoll, "metrics-poll", 50*time.Millisecond, "interval of /metrics polls while waiting for the server")
 	fs.IntVar(&o.exodusKeep, "exodus-keep", 1000, "after the churn, all watchers but this many leave at once (0: no exodus)")
@@ -120,6 +126,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-timeout, -settle and -metrics-poll must be positive, -pause not negative")
 	case o.exodusKeep < 0:
 		return o, fmt.Errorf("-exodus-keep must not be negative")
+	case o.people < 1 || o.people > o.streams:
+		return o, fmt.Errorf("-people must be from 1 to -streams")
 	}
 	return o, nil
 }

@@ -103,7 +103,11 @@ func (r *result) writeMarkdown(w io.Writer) {
 	if r.o.floor {
 		server = "the floor (bench/floor)"
 	}
-	fmt.Fprintf(w, "\n### %s: N = %d streams, churn %d\n\n", server, n, r.o.churn)
+	by := ""
+	if r.o.people > 1 {
+		by = fmt.Sprintf(" held by %d people", r.o.people)
+	}
+	fmt.Fprintf(w, "\n### %s: N = %d streams%s, churn %d\n\n", server, n, by, r.o.churn)
 	fmt.Fprintf(w, "Sources %s; ramp concurrency %d; %d fan-out rounds with %v pauses; churn concurrency %d.\n\n",
 		ipList(r.o), r.o.rampConc, r.o.rounds, r.o.pause, r.o.churnConc)
 
