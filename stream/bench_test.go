@@ -210,6 +210,21 @@ func joinGroup(b *testing.B, h *Hub, n int) *group {
 	return g
 }
 
+// joinPerson starts one stream on h held by the person id.
+func joinPerson(b *testing.B, h *Hub, id string) *group {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &group{cancel: cancel}
+	w := &countWriter{benchWriter: benchWriter{header: http.Header{}, onFlush: func() {}}}
+	g.writers = append(g.writers, w)
+	r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
+	g.served.Go(func() {
+		if err := h.Serve(w, r, testPerson(id)); err != nil {
+			b.Error(err)
+		}
+	})
+	return g
+}
+
 // leave ends every stream of g and waits for their Serve calls to return.
 func (g *group) leave(b *testing.B) {
 	g.cancel()
@@ -249,19 +264,84 @@ func closeBenchHub(b *testing.B, h *Hub) {
 	}
 }
 
-// countWriter is a benchWriter that keeps the latest count written to it.
+// countWriter is a benchWriter that keeps the latest user count written to it.
 type countWriter struct {
 	benchWriter
+	data   int64 // the number of the event being written, or -1
 	latest atomic.Int64
 }
 
-// Write notes the count of a "data: N" line: r3labs writes each field with
-// one Fprintf.
+// Write notes the number of a "data: N" line and keeps it as the latest
+// count once its "event: user count" line follows: r3labs writes each
+// field with one Fprintf, the data before the event name.
 func (w *countWriter) Write(p []byte) (int, error) {
-	if v, ok := strings.CutPrefix(string(p), "data: "); ok {
+	line := string(p)
+	if v, ok := strings.CutPrefix(line, "data: "); ok {
+		w.data = -1
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-			w.latest.Store(int64(n))
+			w.data = int64(n)
 		}
+	} else if line == "event: "+countEventName+"\n" && w.data >= 0 {
+		w.latest.Store(w.data)
 	}
 	return len(p), nil
+}
+
+// BenchmarkPresenceFanOut measures what presence costs the user count:
+// 10,000 streams held by 1,000 people, and a person of their own joins;
+// the op ends when every stream has written the new user count. With
+// presence=names that join also sends the people count and a user event
+// to everyone, with presence=count only the people count. The person then
+// leaves, outside the timer.
+//
+// go test -run '^$' -bench PresenceFanOut -count 6 ./stream/
+func BenchmarkPresenceFanOut(b *testing.B) {
+	const n, people = 10_000, 1_000
+	for _, mode := range []string{"names", "count"} {
+		b.Run("presence="+mode, func(b *testing.B) {
+			h := NewHub(Config{Heartbeat: time.Hour, CountOnly: mode == "count", LeaveGrace: -1})
+			defer closeBenchHub(b, h)
+			ctx, cancel := context.WithCancel(context.Background())
+			var served sync.WaitGroup
+			defer func() {
+				cancel()
+				served.Wait()
+			}()
+			writers := make([]*countWriter, n)
+			for i := range n {
+				w := &countWriter{benchWriter: benchWriter{header: http.Header{}, onFlush: func() {}}}
+				writers[i] = w
+				r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
+				served.Go(func() {
+					if err := h.Serve(w, r, testPerson(fmt.Sprintf("user%d", i%people))); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			waitShowing(b, writers, n)
+			if h.People() != people {
+				b.Fatalf("%d people, want %d", h.People(), people)
+			}
+			// Every stream first hears of the arrivals after its own.
+			var sent atomic.Int64
+			for range 600 {
+				sent.Store(int64(h.Stats().EventsSent))
+				if waitQuiet(&sent); int64(h.Stats().EventsSent) == sent.Load() {
+					break
+				}
+			}
+			announced := h.Stats().Announcements
+			b.ResetTimer()
+			for range b.N {
+				probe := joinPerson(b, h, "probe")
+				waitShowing(b, writers, n+1)
+				b.StopTimer()
+				probe.leave(b)
+				waitShowing(b, writers, n)
+				b.StartTimer()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(h.Stats().Announcements-announced)/float64(b.N), "announcements/op")
+		})
+	}
 }

@@ -43,9 +43,9 @@ type broadcaster struct {
 	peopleFailing bool
 	batch         []*subscriber
 	plans         []plan
-	handouts      map[uint64]*handout // by cursor, for one cycle
-	lastTime      time.Time           // start of the latest cycle
-	reached       int                 // subscribers handed an event in the latest cycle
+	handouts      map[handoutKey]*handout // for one cycle
+	lastTime      time.Time               // start of the latest cycle
+	reached       int                     // subscribers handed an event in the latest cycle
 }
 
 // gap is the least time from the latest cycle to the next one. coalesce
@@ -119,6 +119,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// for the next cycle, which their join signalled, so that the first
 	// event anyone gets counts them in.
 	counted := h.lastID
+	taken := h.presence.take()
 	h.mu.Unlock()
 
 	var again time.Duration
@@ -141,10 +142,10 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	if err != nil && !partial {
 		// The global count is unknown: a new subscriber's first event
 		// would not count it, so nobody gets anything until Store works.
+		h.presence.untake(taken)
 		return again
 	}
-	// After Store, so the people include everyone the count does.
-	pc, perr := h.presence.cycle(storeCtx, time.Now())
+	pc, perr := h.presence.cycle(storeCtx, taken, time.Now())
 	switch {
 	case perr != nil:
 		if !b.peopleFailing && ctx.Err() == nil {
@@ -197,7 +198,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// for the others, the live log entries after their cursor.
 	clear(b.handouts)
 	if b.handouts == nil {
-		b.handouts = make(map[uint64]*handout)
+		b.handouts = make(map[handoutKey]*handout)
 	}
 	var first *handout
 	b.plans = b.plans[:0]
@@ -208,20 +209,28 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 				b.seq++
 				c := countEvent(b.seq, b.global, h.cfg.Retry)
 				b.seq++
-				first = &handout{evs: []*sse.Event{c, peopleEvent(b.seq, b.people)}, firstID: b.seq}
+				first = &handout{
+					evs:     []*sse.Event{c, peopleEvent(b.seq, b.people)},
+					ids:     []uint64{b.seq - 1, b.seq},
+					cursors: []uint64{head, head},
+					first:   true,
+				}
 				if b.partial {
 					b.seq++
-					first.evs, first.firstID = append(first.evs, stateEvent(b.seq, true)), b.seq
+					first.evs = append(first.evs, stateEvent(b.seq, true))
+					first.ids = append(first.ids, b.seq)
+					first.cursors = append(first.cursors, head)
 				}
 			}
 			ho = first
-		} else if ho = b.handouts[sub.cursor]; ho == nil {
-			ho = &handout{}
-			ho.entries, ho.more = b.log.after(sub.cursor, sendBudget, nil)
-			for _, e := range ho.entries {
-				ho.evs = append(ho.evs, e.ev)
+		} else {
+			// A stream that was handed events made afresh has ids beyond
+			// the log's: it gets events made afresh until it has caught up.
+			key := handoutKey{cursor: sub.cursor, fresh: sub.sent >= b.log.firstAfter(sub.cursor)}
+			if ho = b.handouts[key]; ho == nil {
+				ho = h.handoutAfter(b, key)
+				b.handouts[key] = ho
 			}
-			b.handouts[sub.cursor] = ho
 		}
 		b.plans = append(b.plans, plan{sub: sub, ho: ho})
 	}
@@ -239,12 +248,10 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 			pl.n, pl.d = h.sendRest(pl.sub, pl.ho.evs, pl.ho.more)
 		}
 		sub, ho, n := pl.sub, pl.ho, pl.n
-		switch {
-		case sub.sent == 0 && n == len(ho.evs):
-			sub.sent, sub.cursor = ho.firstID, head
-		case sub.sent > 0 && n > 0:
-			e := ho.entries[n-1]
-			sub.sent, sub.cursor = e.id, e.id
+		// A first pair is handed whole or not at all (into an empty
+		// stream it always fits); it is made again next cycle.
+		if n > 0 && (!ho.first || n == len(ho.evs)) {
+			sub.sent, sub.cursor = ho.ids[n-1], ho.cursors[n-1]
 		}
 		if n > 0 {
 			b.reached++
@@ -261,10 +268,64 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 
 // handout is what the subscribers at one cursor are handed this cycle.
 type handout struct {
-	entries []*logEntry  // the log entries behind evs (none for a first pair)
 	evs     []*sse.Event // in order
+	ids     []uint64     // the id of each of evs
+	cursors []uint64     // a subscriber's cursor once evs[:i+1] are handed
 	more    bool         // the log holds more than the send budget
-	firstID uint64       // a first pair's last id
+	first   bool         // a new subscriber's first pair
+}
+
+// handoutKey names the hand-out of the subscribers at one cursor that
+// can, or cannot (fresh), take the log's own events.
+type handoutKey struct {
+	cursor uint64
+	fresh  bool
+}
+
+// handoutAfter is the hand-out of the subscribers at key.cursor: the live
+// log entries after it, up to the budget. One that is further behind than
+// that (a burst of arrivals, a slow client), or was handed events made
+// afresh before (key.fresh), gets the counts now first, then the oldest
+// announcements it is owed, all made afresh with new ids and the counts of
+// now: the true counts reach it at once, ids only grow on its stream, and
+// no event it gets carries older counts than one before it.
+func (h *Hub) handoutAfter(b *broadcaster, key handoutKey) *handout {
+	cursor := key.cursor
+	entries, more := b.log.after(cursor, sendBudget, nil)
+	ho := &handout{more: more}
+	if !more && !key.fresh {
+		for _, e := range entries {
+			ho.evs = append(ho.evs, e.ev)
+			ho.ids = append(ho.ids, e.id)
+			ho.cursors = append(ho.cursors, e.id)
+		}
+		return ho
+	}
+	add := func(ev *sse.Event, cursor uint64) {
+		ho.evs = append(ho.evs, ev)
+		ho.ids = append(ho.ids, b.seq)
+		ho.cursors = append(ho.cursors, cursor)
+	}
+	b.seq++
+	add(countEvent(b.seq, b.global, 0), cursor)
+	b.seq++
+	add(peopleEvent(b.seq, b.people), cursor)
+	if st := b.log.byKey["state"]; b.partial || st != nil && st.id > cursor {
+		b.seq++
+		add(stateEvent(b.seq, b.partial), cursor)
+	}
+	for _, e := range entries {
+		if e.who == nil || len(ho.evs) == sendBudget {
+			continue // the counts and their state are there already
+		}
+		b.seq++
+		add(userEvent(b.seq, *e.who, b.global, b.people), e.id)
+	}
+	if !more && len(entries) > 0 {
+		// Handed whole, it accounts for the log's counts as well.
+		ho.cursors[len(ho.cursors)-1] = entries[len(entries)-1].id
+	}
+	return ho
 }
 
 // plan is one subscriber's hand-out in a cycle and how it went.
@@ -307,6 +368,7 @@ func (h *Hub) logChanges(b *broadcaster, global int, pc presenceCycle, peopleKno
 			id:        b.seq,
 			key:       "user:" + t.ID,
 			ev:        userEvent(b.seq, t, b.global, b.people),
+			who:       &t,
 			departure: !t.Connected,
 		})
 		h.stats.announcements.Add(1)

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"math"
 	"sort"
 
 	"github.com/r3labs/sse/v2"
@@ -25,6 +26,9 @@ type logEntry struct {
 	id  uint64
 	key string // "count", "people" or "user:<person id>"
 	ev  *sse.Event
+	// who is the transition a user event tells of, to make it again with
+	// newer counts; nil for the counts.
+	who *transition
 	// departure marks a user event saying someone went offline: once every
 	// subscriber has it, nobody needs it and it leaves the log.
 	departure bool
@@ -51,6 +55,18 @@ func (l *eventLog) head() uint64 {
 		return 0
 	}
 	return l.entries[len(l.entries)-1].id
+}
+
+// firstAfter is the id of the first live entry after cursor, or the
+// greatest id there is when there is none.
+func (l *eventLog) firstAfter(cursor uint64) uint64 {
+	i := sort.Search(len(l.entries), func(i int) bool { return l.entries[i].id > cursor })
+	for ; i < len(l.entries); i++ {
+		if !l.entries[i].dead {
+			return l.entries[i].id
+		}
+	}
+	return math.MaxUint64
 }
 
 // after appends to out up to limit live entries with ids above cursor, in

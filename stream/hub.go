@@ -23,8 +23,10 @@ import (
 )
 
 // streamBufferSize is the number of events an r3labs stream queues before
-// TryPublish refuses more: small, because only the latest count matters.
-const streamBufferSize = 8
+// TryPublish refuses more: a cycle's hand-out (sendBudget) and room for a
+// heartbeat, since the hub publishes a hand-out faster than the stream's
+// goroutine moves it on; small, because only the latest state matters.
+const streamBufferSize = sendBudget + 8
 
 // Hub tracks the subscribers of this instance, keeps the count and sends
 // every subscriber the count whenever it changes.

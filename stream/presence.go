@@ -105,57 +105,65 @@ func (p *presence) streams(id string) int {
 	return 0
 }
 
-// takeChanges returns the local counts the roster has not been told.
-func (p *presence) takeChanges() (changed []PersonStreams, all bool) {
+// changes are local counts the roster has not been told yet.
+type changes struct {
+	people []PersonStreams
+	all    bool // people is every local person
+}
+
+// take returns the local counts the roster has not been told. The hub
+// calls it under its own lock, with the local stream count, so the
+// people it tells of are exactly those of the streams it counts.
+func (p *presence) take() changes {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	all = p.sendAll
-	if all {
+	var ch changes
+	ch.all = p.sendAll
+	if ch.all {
 		for _, ps := range p.local {
-			changed = append(changed, *ps)
+			ch.people = append(ch.people, *ps)
 		}
 	} else {
 		for id := range p.changed {
 			if ps := p.local[id]; ps != nil {
-				changed = append(changed, *ps)
+				ch.people = append(ch.people, *ps)
 			} else {
-				changed = append(changed, PersonStreams{Person: Person{ID: id}})
+				ch.people = append(ch.people, PersonStreams{Person: Person{ID: id}})
 			}
 		}
 	}
 	clear(p.changed)
 	p.sendAll = false
-	return changed, all
+	return ch
 }
 
 // untake marks changes the roster did not record as still to be told.
-func (p *presence) untake(changed []PersonStreams, all bool) {
+func (p *presence) untake(ch changes) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, ps := range changed {
+	for _, ps := range ch.people {
 		p.changed[ps.ID] = struct{}{}
 	}
-	p.sendAll = p.sendAll || all
+	p.sendAll = p.sendAll || ch.all
 }
 
-// cycle tells the roster this instance's changes, applies the global
-// changes it answers and returns the transitions from the previous online
-// set. On an error nothing changed: the local changes are told next time.
-func (p *presence) cycle(ctx context.Context, now time.Time) (presenceCycle, error) {
-	changed, all := p.takeChanges()
-	updates, full := changed, false
+// cycle tells the roster the changes taken, applies the global changes it
+// answers and returns the transitions from the previous online set. On an
+// error nothing changed: the local changes are told next time.
+func (p *presence) cycle(ctx context.Context, ch changes, now time.Time) (presenceCycle, error) {
+	updates, full := ch.people, false
 	if p.roster != nil {
-		answer, err := p.roster.StorePeople(ctx, changed, all, p.version)
+		answer, err := p.roster.StorePeople(ctx, ch.people, ch.all, p.version)
 		if err == nil && answer.Resend {
-			p.untake(changed, true)
-			changed, all = p.takeChanges()
-			answer, err = p.roster.StorePeople(ctx, changed, all, p.version)
+			p.untake(changes{people: ch.people, all: true})
+			ch = p.take()
+			answer, err = p.roster.StorePeople(ctx, ch.people, ch.all, p.version)
 			if err == nil && answer.Resend {
 				err = errRosterResend
 			}
 		}
 		if err != nil {
-			p.untake(changed, all)
+			p.untake(ch)
 			return presenceCycle{people: len(p.online)}, err
 		}
 		p.version = answer.Version

@@ -320,6 +320,14 @@ func TestManyArrivalsInOneCycle(t *testing.T) {
 	for i := range people {
 		mustDial(t, s.addr(), "p"+strconv.Itoa(i), dialOptions{local: fmt.Sprintf("127.0.0.%d", 1+i%4)})
 	}
+	// The cycle that sees them all; then, while the watcher catches up,
+	// the count moves without an arrival (a second stream of p0).
+	select {
+	case counter.allow <- struct{}{}:
+	case <-time.After(waitLong):
+		t.Fatal("no cycle took the arrivals")
+	}
+	mustDial(t, s.addr(), "p0", dialOptions{})
 	counter.runUntil(t, func() bool { return len(watcher.announcements(t)) >= people })
 	seen := map[string]bool{}
 	for _, u := range watcher.announcements(t) {
@@ -328,7 +336,26 @@ func TestManyArrivalsInOneCycle(t *testing.T) {
 		}
 		seen[u.Login] = true
 	}
-	counter.runUntil(t, func() bool { return watcher.latest() == people+1 && watcher.latestOf(peopleEventName) == people+1 })
+	counter.runUntil(t, func() bool { return watcher.latest() == people+2 && watcher.latestOf(peopleEventName) == people+1 })
 	events, _ := watcher.snapshot()
 	checkOrder(t, "watcher", events, nil)
+
+	// Caught up, the watcher gets one cycle's events and nothing again.
+	mustDial(t, s.addr(), "late", dialOptions{})
+	counter.runUntil(t, func() bool { _, ok := watcher.lastAbout(t, "late"); return ok })
+	for range 20 {
+		select {
+		case counter.allow <- struct{}{}:
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	after, _ := watcher.snapshot()
+	var names []string
+	for _, ev := range after[len(events):] {
+		names = append(names, ev.Event)
+	}
+	if len(names) != 3 || names[0] != countEventName || names[1] != peopleEventName || names[2] != userEventName {
+		t.Errorf("one arrival after catching up sent the watcher %q, want the two counts and one user event", names)
+	}
+	checkOrder(t, "watcher", after, nil)
 }
