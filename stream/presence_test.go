@@ -152,6 +152,23 @@ func (c *steppedCounter) Store(ctx context.Context, local int) (int, error) {
 
 func (c *steppedCounter) Changes() <-chan struct{} { return nil }
 
+// drain forgets the Store calls seen so far.
+func (c *steppedCounter) drain() {
+	for len(c.entered) > 0 {
+		<-c.entered
+	}
+}
+
+// startStepped serves a hub counting through c with one watcher, and lets
+// cycles through until the watcher has its first counts.
+func startStepped(t *testing.T, c *steppedCounter) (*testServer, *sseClient) {
+	t.Helper()
+	s := newTestServer(t, Config{Counter: c})
+	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
+	c.runUntil(t, func() bool { return watcher.latestOf(peopleEventName) == 1 })
+	return s, watcher
+}
+
 // runUntil lets cycles through until cond holds, for at most waitLong.
 func (c *steppedCounter) runUntil(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -169,13 +186,9 @@ func (c *steppedCounter) runUntil(t *testing.T, cond func() bool) {
 // A person whose stream opens and closes inside one cycle is never announced.
 func TestCameAndWentInsideOneCycle(t *testing.T) {
 	counter := newSteppedCounter()
-	s := newTestServer(t, Config{Counter: counter})
-	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
-	counter.runUntil(t, func() bool { return watcher.latestOf(peopleEventName) == 1 })
+	s, watcher := startStepped(t, counter)
 	// Drain what earlier cycles left, then start one and hold it in Store.
-	for len(counter.entered) > 0 {
-		<-counter.entered
-	}
+	counter.drain()
 	carol := mustDial(t, s.addr(), "carol", dialOptions{local: "127.0.0.2"})
 	select {
 	case <-counter.entered:
@@ -310,13 +323,9 @@ func TestCountOnly(t *testing.T) {
 func TestManyArrivalsInOneCycle(t *testing.T) {
 	const people = 3*sendBudget + 5
 	counter := newSteppedCounter()
-	s := newTestServer(t, Config{Counter: counter})
-	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
-	counter.runUntil(t, func() bool { return watcher.latestOf(peopleEventName) == 1 })
+	s, watcher := startStepped(t, counter)
 	// Hold a cycle in Store while everyone arrives: the next one sees them all.
-	for len(counter.entered) > 0 {
-		<-counter.entered
-	}
+	counter.drain()
 	for i := range people {
 		mustDial(t, s.addr(), "p"+strconv.Itoa(i), dialOptions{local: fmt.Sprintf("127.0.0.%d", 1+i%4)})
 	}
