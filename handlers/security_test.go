@@ -445,3 +445,37 @@ func dialHalf(t *testing.T, e *env) net.Conn {
 	}
 	return conn
 }
+
+// TestASignOutDuringARedisOutage: made while the instance cannot reach
+// Redis, a sign-out holds at once where it was made, and reaches the other
+// instance (its answers and its streams) once Redis answers again.
+func TestASignOutDuringARedisOutage(t *testing.T) {
+	r := redistest.Start(t)
+	relay := redistest.NewProxy(t, r.Addr)
+	onRedis := func(rawURL string) *env {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		counter, err := redis.New(ctx, rawURL, redis.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return startCounting(t, map[string]string{"HEADCOUNT_REDIS_URL": rawURL}, counter)
+	}
+	a, b := onRedis("redis://"+relay.Addr()), onRedis(r.URL())
+	ca := browser(t)
+	a.signIn(ca, alice)
+	onB := b.withCookie(a.sessionCookie(ca))
+	sB := b.stream(onB)
+	mustLast(t, "1", sB)
+
+	relay.SetCut(true)
+	a.logout(ca, "")
+	a.wantStatus(a.withCookie(a.sessionCookie(onB)), http.MethodGet, "/api/count", http.StatusUnauthorized, "the session where it was signed out, during the outage")
+	b.wantStatus(onB, http.MethodGet, "/api/count", http.StatusOK, "the session on the other instance, before it can know")
+
+	relay.SetCut(false)
+	if err := sB.WaitEnd(waitTime); err != nil {
+		t.Fatalf("the other instance's stream is still open %v after Redis answered again", waitTime)
+	}
+	b.wantStatus(onB, http.MethodGet, "/api/count", http.StatusUnauthorized, "the session on the other instance, once Redis answered")
+}
