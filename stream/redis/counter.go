@@ -485,6 +485,8 @@ func (c *Counter) fail(err error) {
 	c.unwritten = true
 	c.mu.Unlock()
 	if first {
+		// The hub's next Store is partial: it tells its streams so.
+		c.notify()
 		c.opts.Logger.Warn("redis: the shared count is unavailable (Redis unreachable, too slow or refusing writes); serving this instance's best knowledge until it answers", "redis", c.Where(), "err", err)
 	}
 }
