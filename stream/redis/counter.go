@@ -1,8 +1,10 @@
 // Package redis is the shared back end of the count: a stream.Counter that
 // lets every headcount instance on one Redis (and one key prefix) report
-// the same global number of subscribers, and a stream.Roster that makes
-// who is online (per person, their streams on every instance) global. One Redis, a Sentinel-managed
-// master and a Redis Cluster all work, through go-redis' UniversalClient.
+// the same global number of subscribers, a stream.Roster that makes who is
+// online (per person, their streams on every instance) global, and a
+// stream.Limiter that holds the per-user stream limit across instances.
+// One Redis, a Sentinel-managed master and a Redis Cluster all work,
+// through go-redis' UniversalClient.
 //
 // Each instance keeps its local count in Redis under a deadline it renews
 // every Refresh, and holds a subscription to a liveness channel of its
