@@ -147,8 +147,9 @@ func TestNewStreamDuringOutage(t *testing.T) {
 			p, viaProxy := newProxy(t, f)
 			a := f.counter(t, Options{}, viaProxy)
 			b := f.counter(t, Options{})
-			hubA, tsA := newHub(t, a)
-			_, tsB := newHub(t, b)
+			// With the per-user limit on, a join asks Redis first too.
+			hubA, tsA := newHubWith(t, stream.Config{Counter: a, MaxStreamsPerUser: 32})
+			_, tsB := newHubWith(t, stream.Config{Counter: b, MaxStreamsPerUser: 32})
 
 			bob := openStream(t, tsB, "bob")
 			alice := openStream(t, tsA, "alice")
