@@ -27,6 +27,14 @@ const (
 // on connections that hold no stream.
 func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if c.Request().Method == http.MethodHead {
+			// The stream's headers, and no stream: a HEAD never counts.
+			h := c.Response().Header()
+			h.Set("Content-Type", "text/event-stream")
+			h.Set("Cache-Control", "no-cache")
+			h.Set("X-Accel-Buffering", "no")
+			return c.NoContent(http.StatusOK)
+		}
 		sess := sessionOf(c)
 		u := sess.User
 		ctx, stopWatching := revocations.Watch(c.Request().Context(), sess)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,17 @@ func NewMetrics(hub *stream.Hub) *Metrics {
 		m.authFailures,
 		m.signinFailures,
 		newHubCollector(hub),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "headcount_ready",
+			Help: "1 while /readyz answers 200 (the hub takes streams and the count store answers), else 0.",
+		}, func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+			defer cancel()
+			if hub.Ready(ctx) != nil {
+				return 0
+			}
+			return 1
+		}),
 	)
 	return m
 }

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -43,13 +45,28 @@ func securityHeaders(csp string, https bool) echo.MiddlewareFunc {
 	}
 }
 
-// logRequests writes one line per request at info: method, route, status
-// and duration. It never logs headers, so cookies and tokens stay out of
-// the logs; a stream's line comes when the stream ends.
-func logRequests(log *slog.Logger) echo.MiddlewareFunc {
+// isQuiet reports whether route is a probe or a scrape, which come every
+// few seconds: their request lines are at debug, so they do not drown the
+// others.
+func isQuiet(route string) bool {
+	switch route {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
+}
+
+// logRequests writes one line per request at info (debug for probes and
+// scrapes): method, route, status, duration and the client's address. A
+// stream's line comes when the stream ends and says how long it was held
+// (stream_duration, from its headers to its end). It never logs headers,
+// so cookies and tokens stay out of the logs.
+func logRequests(log *slog.Logger, trusted []netip.Prefix) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			start := time.Now()
+			var headersAt time.Time
+			c.Response().Before(func() { headersAt = time.Now() })
 			err := next(c)
 			if err != nil {
 				// Let the error handler write the response now, so the status
@@ -60,12 +77,23 @@ func logRequests(log *slog.Logger) echo.MiddlewareFunc {
 			if route == "" {
 				route = "unmatched"
 			}
-			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("method", c.Request().Method),
+			level := slog.LevelInfo
+			if isQuiet(route) {
+				level = slog.LevelDebug
+			}
+			r := c.Request()
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
 				slog.String("route", route),
 				slog.Int("status", c.Response().Status),
 				slog.Duration("duration", time.Since(start)),
-			)
+				slog.String("client", clientAddr(r, trusted)),
+				slog.String("proto", r.Proto),
+			}
+			if route == "/events" && r.Method == http.MethodGet && c.Response().Status == http.StatusOK && !headersAt.IsZero() {
+				attrs = append(attrs, slog.Duration("stream_duration", time.Since(headersAt)))
+			}
+			log.LogAttrs(r.Context(), level, "request", attrs...)
 			return nil
 		}
 	}

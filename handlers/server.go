@@ -8,6 +8,7 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -71,6 +72,12 @@ type Deps struct {
 	Revoker     auth.Revoker
 	// Metrics are the Prometheus metrics (NewMetrics).
 	Metrics *Metrics
+	// MetricsElsewhere is true when /metrics has an address of its own
+	// (HEADCOUNT_METRICS_ADDR): this surface then answers 404 for it.
+	MetricsElsewhere bool
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client in request logs (HEADCOUNT_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // NewServer returns headcount's whole HTTP surface as one handler.
@@ -107,4 +114,19 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		// So a stream can tell a connlimit.Listener that it holds one.
 		ConnContext: connlimit.ConnContext,
 	}
+}
+
+// NewMetricsServer returns the http.Server of HEADCOUNT_METRICS_ADDR: the
+// metrics at /metrics (HEAD too), 404 for anything else. Its scrapes log
+// at debug.
+func NewMetricsServer(m *Metrics, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	metrics := m.Handler()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		metrics.ServeHTTP(w, r)
+		log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("method", r.Method), slog.String("route", "/metrics"),
+			slog.Duration("duration", time.Since(start)), slog.String("client", r.RemoteAddr))
+	})
+	return NewHTTPServer(mux, log)
 }

@@ -237,7 +237,17 @@ func TestAStateIsGoodForOneCallback(t *testing.T) {
 func TestSecureCookiesUnderHTTPS(t *testing.T) {
 	e := start(t, map[string]string{"HEADCOUNT_BASE_URL": "https://headcount.example"})
 	c := browser(t)
-	resp, _ := get(t, c, "http://"+e.srv.Addr().String()+"/auth/github")
+	// Reached as a proxy in front of it would: with the public host.
+	req, err := http.NewRequest(http.MethodGet, "http://"+e.srv.Addr().String()+"/auth/github", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "headcount.example"
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	oc := stateCookie(resp)
 	if oc == nil || !oc.Secure {
 		t.Fatalf("OAuth state cookie under an https base URL: %+v, want Secure", oc)
