@@ -13,8 +13,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/identity"
+	"github.com/headcount/headcount/internal/certwatch"
 	"github.com/headcount/headcount/internal/connlimit"
 	"github.com/headcount/headcount/internal/deadpeer"
 	"github.com/headcount/headcount/internal/fdlimit"
@@ -36,7 +39,7 @@ const redisConnectTimeout = 5 * time.Second
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+	if err := run(ctx, os.Args, os.Environ(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "headcount:", err)
 		if errors.As(err, new(usageError)) {
 			writeUsage(os.Stderr)
@@ -47,8 +50,9 @@ func main() {
 }
 
 // run starts the service and serves until ctx is done, then ends every
-// stream and returns. Tests call it in-process with their own environment.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// stream and returns. environ is the environment ("NAME=value" entries, as
+// os.Environ gives them); tests call run in-process with their own.
+func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	switch act, err := parseArgs(args); {
 	case err != nil:
 		return err
@@ -62,18 +66,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// Before config.Load, which derives the default stream limit from the
 	// open-file limit in force.
 	_, raiseErr := fdlimit.Raise()
-	cfg, err := config.Load(getenv)
+	cfg, err := config.Load(lookup(environ))
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := newLogger(cfg, stdout)
 	// go-redis logs through one process-wide logger: make it ours, once.
 	redis.SetLibraryLogger(log)
+	if unknown := config.Unknown(environ); len(unknown) > 0 {
+		log.Warn("unknown HEADCOUNT_* variables are ignored (misspelt? headcount --help lists every variable)", "variables", strings.Join(unknown, ","))
+	}
 	if raiseErr != nil {
 		log.Warn("could not raise the open-file limit", "err", raiseErr)
 	}
 	if err := config.CheckMaxStreams(cfg.MaxStreams, cfg.OpenFileLimit); err != nil {
 		return err
+	}
+	var certs *certwatch.Watcher
+	if cfg.TLS() {
+		if certs, err = certwatch.New(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return err
+		}
 	}
 
 	// Listen first: in dev sign-in mode the provider's URLs carry the port.
@@ -82,6 +95,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("HEADCOUNT_METRICS_ADDR: listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		defer metricsLn.Close()
+	}
 	publicURL := cfg.PublicURL(ln.Addr())
 
 	counter, closeCounter, err := openCounter(cfg, log)
@@ -115,41 +135,79 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return errors.Join(err, hub.Close(context.Background()), closeCounter())
 	}
+	metrics := handlers.NewMetrics(hub)
 	handler := handlers.NewServer(handlers.Deps{
-		Logger:         log,
-		PublicURL:      publicURL,
-		Hub:            hub,
-		Provider:       id.Provider,
-		Exchange:       id.Exchange,
-		ProfileURL:     id.ProfileURL,
-		DevProvider:    id.Dev,
-		DevDirectHosts: id.DirectHosts,
-		HTTPS:          cfg.Secure(),
-		Pages:          pages,
-		Sessions:       auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
-		States:         auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
-		Tokens:         auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
-		Revocations:    revocations,
-		Revoker:        revoker,
-		Metrics:        handlers.NewMetrics(hub),
+		Logger:           log,
+		PublicURL:        publicURL,
+		Hub:              hub,
+		Provider:         id.Provider,
+		Exchange:         id.Exchange,
+		ProfileURL:       id.ProfileURL,
+		DevProvider:      id.Dev,
+		DevDirectHosts:   id.DirectHosts,
+		HTTPS:            cfg.Secure(),
+		Pages:            pages,
+		Sessions:         auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
+		States:           auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
+		Tokens:           auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
+		Revocations:      revocations,
+		Revoker:          revoker,
+		Metrics:          metrics,
+		MetricsElsewhere: metricsLn != nil,
+		TrustedProxies:   cfg.TrustedProxies,
 	})
 
 	srv := handlers.NewHTTPServer(handler, log)
 	served := make(chan error, 1)
-	go func() {
-		served <- srv.Serve(connlimit.Listen(deadpeer.Listen(ln, cfg.DeadPeerTimeout), cfg.MaxOtherConns))
-	}()
+	if certs != nil {
+		srv.TLSConfig = certwatch.ServerConfig(certs)
+		go func() {
+			served <- srv.ServeTLS(connlimit.Listen(deadpeer.Listen(ln, cfg.DeadPeerTimeout), cfg.MaxOtherConns), "", "")
+		}()
+	} else {
+		go func() {
+			served <- srv.Serve(connlimit.Listen(deadpeer.Listen(ln, cfg.DeadPeerTimeout), cfg.MaxOtherConns))
+		}()
+	}
+	var metricsSrv *http.Server
+	metricsServed := make(chan error, 1)
+	if metricsLn != nil {
+		metricsSrv = handlers.NewMetricsServer(metrics, log)
+		go func() { metricsServed <- metricsSrv.Serve(metricsLn) }()
+	}
+	// The certificate watcher runs until the stop begins.
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	if certs != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			defer close(watched)
+			certs.Run(watchCtx, hup)
+		}()
+	} else {
+		close(watched)
+	}
 	if cfg.DevMode() {
 		log.Warn("dev sign-in mode: no GITHUB_KEY is set, so anyone can sign in as any user name through the built-in development provider; set GITHUB_KEY and GITHUB_SECRET for real GitHub sign-in")
 	}
-	log.Info("headcount listening", "addr", ln.Addr().String(), "url", publicURL,
-		"dev_sign_in", cfg.DevMode(), "max_streams", cfg.MaxStreams, "max_streams_per_user", cfg.MaxStreamsPerUser, "open_file_limit", cfg.OpenFileLimit)
+	log.Info("headcount listening", startupAttrs(cfg, ln.Addr(), metricsLn, publicURL)...)
 
 	<-ctx.Done()
 	log.Info("shutting down: ending every stream")
+	stopWatching()
+	<-watched
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = shutdown(stopCtx, log, srv, served, hub, closeCounter)
+	if metricsSrv != nil {
+		// After the main server: a scrape during the stop still answers.
+		err = errors.Join(err, metricsSrv.Shutdown(stopCtx))
+		if serveErr := <-metricsServed; !errors.Is(serveErr, http.ErrServerClosed) {
+			err = errors.Join(err, serveErr)
+		}
+	}
 	// Last: sign-outs still waiting for Redis get what time is left. Like
 	// the count's removal, a Redis that does not answer is logged, not an
 	// exit code: the stop itself went well.
@@ -161,6 +219,59 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// lookup is getenv over environ: the last entry for a name wins, as in a
+// shell.
+func lookup(environ []string) func(string) string {
+	vars := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	return func(k string) string { return vars[k] }
+}
+
+// newLogger is the program's logger: HEADCOUNT_LOG_FORMAT's format at
+// HEADCOUNT_LOG_LEVEL, to stdout.
+func newLogger(cfg config.Config, stdout io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(stdout, opts))
+	}
+	return slog.New(slog.NewTextHandler(stdout, opts))
+}
+
+// startupAttrs names every setting an operator checks after a start: where
+// it listens and under which URL, TLS, dev sign-in, where the count lives
+// (the Redis host only: never its password), metrics and the limits.
+func startupAttrs(cfg config.Config, addr net.Addr, metricsLn net.Listener, publicURL string) []any {
+	redisHost := "none (count in memory, one instance)"
+	if cfg.RedisURL != "" {
+		redisHost = "unparsable"
+		if u, err := url.Parse(cfg.RedisURL); err == nil {
+			redisHost = u.Scheme + "://" + u.Host
+		}
+	}
+	metricsAt := "/metrics on addr"
+	if metricsLn != nil {
+		metricsAt = metricsLn.Addr().String()
+	}
+	return []any{
+		"addr", addr.String(),
+		"url", publicURL,
+		"tls", cfg.TLS(),
+		"dev_sign_in", cfg.DevMode(),
+		"redis", redisHost,
+		"metrics", metricsAt,
+		"trusted_proxies", len(cfg.TrustedProxies),
+		"heartbeat", cfg.Heartbeat,
+		"max_streams", cfg.MaxStreams,
+		"max_streams_per_user", cfg.MaxStreamsPerUser,
+		"open_file_limit", cfg.OpenFileLimit,
+		"log_level", cfg.LogLevel.String(),
+	}
 }
 
 // openCounter returns where the count lives: in this process, or in the

@@ -41,7 +41,7 @@ func launch(t *testing.T, vars map[string]string, args ...string) *instance {
 	in := &instance{log: new(logBuffer), stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(in.done)
-		in.err = run(ctx, args, func(k string) string { return vars[k] }, in.log)
+		in.err = run(ctx, args, environ(vars), in.log)
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -52,6 +52,15 @@ func launch(t *testing.T, vars map[string]string, args ...string) *instance {
 		}
 	})
 	return in
+}
+
+// environ is vars as os.Environ would give them.
+func environ(vars map[string]string) []string {
+	var env []string
+	for k, v := range vars {
+		env = append(env, k+"="+v)
+	}
+	return env
 }
 
 // start launches run on a free loopback port and waits until it listens.
@@ -243,7 +252,7 @@ func TestRunStopEndsEveryStream(t *testing.T) {
 // log: not the session cookie, not a bearer token, not even one sent where
 // it does not belong.
 func TestRunRequestLog(t *testing.T) {
-	in := start(t, nil)
+	in := start(t, map[string]string{"HEADCOUNT_LOG_LEVEL": "debug"})
 	c := newClient(t, in.addr)
 	alice := signIn(t, c, in.url, "alice")
 
@@ -312,6 +321,19 @@ func TestRunRequestLog(t *testing.T) {
 		}
 		if d, err := time.ParseDuration(rec["duration"]); err != nil || d < 0 {
 			t.Errorf("request line without a duration: %v", rec)
+		}
+		if rec["client"] != "127.0.0.1" {
+			t.Errorf("request line without the client's address 127.0.0.1: %v", rec)
+		}
+		wantLevel := "INFO"
+		if l.route == "/healthz" {
+			wantLevel = "DEBUG" // probes and scrapes are at debug
+		}
+		if rec["level"] != wantLevel {
+			t.Errorf("request line at %s, want %s: %v", rec["level"], wantLevel, rec)
+		}
+		if _, err := time.ParseDuration(rec["stream_duration"]); (err == nil) != (l.route == "/events" && l.status == http.StatusOK) {
+			t.Errorf("stream_duration on the wrong request line (only a stream's has one): %v", rec)
 		}
 		got[l]++
 	}
