@@ -99,7 +99,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
 	defer cancel()
 
 	sub := &subscriber{person: p, cancel: cancel}
-	sub.w = newResponseWriter(w, h.cfg.WriteTimeout, &h.stats, func() { h.markRegistered(sub) }, h.signal)
+	sub.w = newResponseWriter(w, r, h.cfg.WriteTimeout, &h.stats, func() { h.markRegistered(sub) }, h.signal)
 	if err := h.join(r.Context(), sub); err != nil {
 		return err
 	}

@@ -40,6 +40,13 @@ type responseWriter struct {
 	noDeadlines bool
 	// armedAt is when the current write deadline was set.
 	armedAt time.Time
+	// idleDisarm is set for HTTP/2 streams, whose write deadline is a
+	// timer that resets the stream when it fires, writing or not: over
+	// HTTP/1.1 a deadline that passes while nothing is written does
+	// nothing. So an HTTP/2 stream drops its deadline whenever it has
+	// nothing left to write, or every stream quieter than WriteTimeout
+	// (the default heartbeat is longer) would be cut.
+	idleDisarm bool
 
 	// State of the event being written, reset by each Flush.
 	writing   bool // a Write happened since the last Flush
@@ -49,8 +56,9 @@ type responseWriter struct {
 
 // newResponseWriter wraps w; onRegistered runs once the subscriber can
 // receive events, onIdle when an owed count can be sent.
-func newResponseWriter(w http.ResponseWriter, timeout time.Duration, stats *liveStats, onRegistered, onIdle func()) *responseWriter {
+func newResponseWriter(w http.ResponseWriter, r *http.Request, timeout time.Duration, stats *liveStats, onRegistered, onIdle func()) *responseWriter {
 	return &responseWriter{
+		idleDisarm:     r.ProtoMajor >= 2,
 		ResponseWriter: w,
 		rc:             http.NewResponseController(errorReporting(w)),
 		timeout:        timeout,
@@ -115,10 +123,14 @@ func (w *responseWriter) Flush() {
 		w.stats.eventsSent.Add(1)
 	}
 	// r3labs writes each event it receives, then flushes it once.
-	if w.writing && w.pending.Add(-1) == 0 && w.owed.Load() {
+	idle := !w.writing || w.pending.Add(-1) == 0
+	if w.writing && idle && w.owed.Load() {
 		w.onIdle()
 	}
 	w.writing = false
+	if idle && w.idleDisarm && err == nil && !w.ending.Load() {
+		w.clearDeadline()
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection underneath.
