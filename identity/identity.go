@@ -5,7 +5,10 @@
 package identity
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,6 +48,11 @@ type Mount struct {
 	DevPrefix string
 	// RenderDevAuthorize renders the dev provider's sign-in form.
 	RenderDevAuthorize func(io.Writer, devgithub.AuthorizePage) error
+	// OwnCertificate, when headcount serves HTTPS itself, returns the
+	// certificate it serves now. Dev mode's server-to-server calls then go
+	// over HTTPS to Listening and accept exactly that certificate (it need
+	// not name the loopback address).
+	OwnCertificate func() *tls.Certificate
 }
 
 // Identity is the sign-in provider, ready for the sign-in handlers.
@@ -95,7 +103,11 @@ func New(cfg config.Config, m Mount) (*Identity, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dev sign-in: %w", err)
 		}
-		origin := "http://" + loopbackAddr(tcp)
+		scheme := "http"
+		if m.OwnCertificate != nil {
+			scheme = "https"
+		}
+		origin := scheme + "://" + loopbackAddr(tcp)
 		authURL, tokenURL, profileURL, emailURL = dev.AuthURL(), dev.TokenURL(origin), dev.ProfileURL(origin), dev.EmailURL(origin)
 		id.Dev = dev
 		if !cfg.DevLogin {
@@ -114,9 +126,30 @@ func New(cfg config.Config, m Mount) (*Identity, error) {
 	// Its own transport, not http.DefaultTransport's shared pool, so Close
 	// can drop the connections it keeps to GitHub (or, in dev mode, to us).
 	id.transport = http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.DevMode() && m.OwnCertificate != nil {
+		id.transport.TLSClientConfig = pinnedTo(m.OwnCertificate)
+	}
 	provider.HTTPClient = &http.Client{Timeout: providerTimeout, Transport: id.transport}
 	id.Provider, id.ProfileURL = provider, profileURL
 	return id, nil
+}
+
+// pinnedTo is a TLS client configuration that accepts only the server
+// certificate own returns: headcount calling itself over loopback.
+func pinnedTo(own func() *tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// The chain and name checks are replaced by the pin below: the
+		// certificate is for the public name, the call goes to 127.0.0.1.
+		InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			c := own()
+			if len(raw) == 0 || c == nil || len(c.Certificate) == 0 || !bytes.Equal(raw[0], c.Certificate[0]) {
+				return errors.New("dev sign-in: the loopback server does not serve this headcount's certificate")
+			}
+			return nil
+		},
+	}
 }
 
 // Close drops the idle connections the provider keeps; call it once the

@@ -126,6 +126,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		Listening:          ln.Addr(),
 		DevPrefix:          handlers.DevGitHubPrefix,
 		RenderDevAuthorize: pages.RenderDevAuthorize,
+		OwnCertificate:     certwatch.Current(certs),
 	})
 	if err != nil {
 		return errors.Join(err, hub.Close(context.Background()), closeCounter())

@@ -81,7 +81,7 @@ func start(t *testing.T, vars map[string]string) *instance {
 		return fmt.Sprintf("log:\n%s", in.log)
 	})
 	in.addr, in.url = rec["addr"], rec["url"]
-	if in.addr == "" || !strings.HasPrefix(in.url, "http://") {
+	if in.addr == "" || !strings.HasPrefix(in.url, "http") {
 		t.Fatalf("listening line without addr= and url=: %v", rec)
 	}
 	return in

@@ -47,6 +47,16 @@ func (w *Watcher) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
 	return w.cert.Load(), nil
 }
 
+// Current returns a function that gives w's certificate in use, for a
+// client that must accept exactly the certificate this server serves; nil
+// when w is nil (no TLS).
+func Current(w *Watcher) func() *tls.Certificate {
+	if w == nil {
+		return nil
+	}
+	return w.cert.Load
+}
+
 // Reload loads the files again. On an error the certificate in use stays.
 func (w *Watcher) Reload() error {
 	w.mu.Lock()

@@ -1,9 +1,10 @@
 // Package testserver runs headcount in-process for the tests of other
 // packages (handlers, e2e): the same parts, built from the same
 // config.Load, in the same order as cmd/headcount's run, which a test
-// cannot import. It differs from run in three ways only: the count store
-// is the test's (memory by default), the log goes where the test says, and
-// the test gets the hub to watch.
+// cannot import. It differs from run in these ways only: the count store
+// is the test's (memory by default), the log goes where the test says, the
+// test gets the hub to watch, and it neither reloads the TLS certificate
+// nor serves HEADCOUNT_METRICS_ADDR (cmd/headcount's tests cover those).
 package testserver
 
 import (
@@ -22,6 +23,7 @@ import (
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/identity"
+	"github.com/headcount/headcount/internal/certwatch"
 	"github.com/headcount/headcount/internal/connlimit"
 	"github.com/headcount/headcount/internal/deadpeer"
 	"github.com/headcount/headcount/stream"
@@ -96,6 +98,12 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 	if s.counter == nil {
 		s.counter = stream.Memory{}
 	}
+	var certs *certwatch.Watcher
+	if cfg.TLS() {
+		if certs, err = certwatch.New(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return nil, err
+		}
+	}
 	if s.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -116,6 +124,7 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 			Listening:          s.ln.Addr(),
 			DevPrefix:          handlers.DevGitHubPrefix,
 			RenderDevAuthorize: pages.RenderDevAuthorize,
+			OwnCertificate:     certwatch.Current(certs),
 		})
 	}
 	revocations := auth.NewRevocations()
@@ -154,13 +163,19 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 		Revocations:    revocations,
 		Revoker:        revoker,
 		Metrics:        handlers.NewMetrics(s.hub),
+		TrustedProxies: cfg.TrustedProxies,
 	}), log)
 	maxOther := cfg.MaxOtherConns
 	if opts.MaxOtherConns != 0 {
 		maxOther = opts.MaxOtherConns
 	}
 	s.conns = connlimit.Listen(deadpeer.Listen(s.ln, cfg.DeadPeerTimeout), maxOther)
-	go func() { s.served <- s.srv.Serve(s.conns) }()
+	if certs != nil {
+		s.srv.TLSConfig = certwatch.ServerConfig(certs)
+		go func() { s.served <- s.srv.ServeTLS(s.conns, "", "") }()
+	} else {
+		go func() { s.served <- s.srv.Serve(s.conns) }()
+	}
 	return s, nil
 }
 
