@@ -192,7 +192,7 @@ func (c *Config) check() error {
 		}
 		return fmt.Errorf("%s: required when %s is set (HTTPS needs both the certificate and its key)", missing, given)
 	}
-	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr {
+	if c.MetricsAddr != "" && c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
 		return fmt.Errorf("HEADCOUNT_METRICS_ADDR: %q is HEADCOUNT_ADDR itself; leave it empty to serve /metrics there", c.MetricsAddr)
 	}
 	if c.DevMode() && !c.DevLogin && !isLoopback(c.Addr) {
