@@ -51,11 +51,12 @@ type tab struct {
 	console []string
 }
 
-// startBrowser starts Chromium (exe, from needChromium) for t and opens
-// its first tab; both are closed when the test ends. Start the server
+// startBrowser starts Chromium (exe, from needChromium) for t, with extra
+// options on top of the usual ones, and opens its first tab; both are
+// closed when the test ends. Start the server
 // first: cleanups run last first, so a failing test's screenshots then
 // show the page before the server stops under it.
-func startBrowser(t *testing.T, exe string) *browser {
+func startBrowser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
@@ -74,6 +75,7 @@ func startBrowser(t *testing.T, exe string) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(windowWidth, windowHeight),
 	)
+	opts = append(opts, extra...)
 	alloc, cancel := context.WithTimeout(context.Background(), browserBudget)
 	t.Cleanup(cancel)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(alloc, opts...)
