@@ -1,24 +1,21 @@
 package deploy
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/headcount/headcount/internal/logbuf"
+	"github.com/headcount/headcount/internal/testbinary"
 )
 
 // Time limits. Each bounds a wait for a condition; none is a guess at how
@@ -39,13 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "headcount")
-	args := []string{"build", "-o", binary}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, "../cmd/headcount")...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
+	if err := testbinary.Build(binary, "../cmd/headcount"); err != nil {
 		fmt.Fprintln(os.Stderr, "building headcount:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -54,19 +45,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(code)
 	}))
-}
-
-func raceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 // need finds a program the test cannot do without: missing, the test
@@ -89,20 +67,6 @@ func need(t *testing.T, program, install string) string {
 	return path
 }
 
-// needRedis checks that Redis answers at 127.0.0.1:6379.
-func needRedis(t *testing.T) {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", "127.0.0.1:6379", 2*time.Second)
-	if err == nil {
-		conn.Close()
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("Redis does not answer at 127.0.0.1:6379, and CI must run this test: %v", err)
-	}
-	t.Skipf("Redis does not answer at 127.0.0.1:6379 (apt-get install redis-server): %v", err)
-}
-
 // freePort returns a loopback port nothing listens on now.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -114,29 +78,11 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// logBuffer collects a child process's output, shown when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // process is a child the test started and stops.
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *logBuffer
+	out    *logbuf.Buffer
 	exited chan struct{}
 	err    error // Wait's result; read after exited
 }
@@ -145,7 +91,7 @@ type process struct {
 // it with stop when the test ends, killing it if it outlasts stopTimeout.
 func startProcess(t *testing.T, name string, env []string, stop syscall.Signal, argv ...string) *process {
 	t.Helper()
-	p := &process{name: name, cmd: exec.Command(argv[0], argv[1:]...), out: new(logBuffer), exited: make(chan struct{})}
+	p := &process{name: name, cmd: exec.Command(argv[0], argv[1:]...), out: new(logbuf.Buffer), exited: make(chan struct{})}
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -204,31 +150,6 @@ func waitFor(t *testing.T, p *process, url string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s did not answer %s within %v:\n%s", p.name, url, startTimeout, p.out)
-}
-
-// redisDB is the Redis database these tests share their count in; other
-// packages' tests use others. Its headcount keys are removed before and
-// after each test.
-const redisDB = 11
-
-// cleanRedis removes headcount's keys from redisDB, with redis-cli.
-func cleanRedis(t *testing.T) {
-	t.Helper()
-	clean := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, "redis-cli", "-h", "127.0.0.1", "-p", "6379", "-n", strconv.Itoa(redisDB),
-			"--no-auth-warning", "eval", "for _,k in ipairs(redis.call('keys','headcount:*')) do redis.call('del',k) end return 0", "0").CombinedOutput()
-		var exit *exec.ExitError
-		if err != nil && !errors.As(err, &exit) {
-			t.Logf("redis-cli: %v", err)
-		} else if err != nil {
-			t.Fatalf("cleaning Redis db %d: %v: %s", redisDB, err, strings.TrimSpace(string(out)))
-		}
-	}
-	need(t, "redis-cli", "apt-get install redis-server")
-	clean()
-	t.Cleanup(clean)
 }
 
 // execOutput runs argv and returns its combined output.

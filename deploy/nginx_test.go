@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/headcount/headcount/internal/fakegithub"
+	"github.com/headcount/headcount/internal/redistest"
 	"github.com/headcount/headcount/internal/ssetest"
 	"github.com/headcount/headcount/internal/testcert"
 )
@@ -159,8 +160,7 @@ type cluster struct {
 // database and a session secret, with base as their public URL.
 func startInstances(t *testing.T, base string, ports [2]int) *cluster {
 	t.Helper()
-	needRedis(t)
-	cleanRedis(t)
+	rdb := redistest.Start(t)
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func startInstances(t *testing.T, base string, ports [2]int) *cluster {
 	vars := map[string]string{
 		"HEADCOUNT_BASE_URL":        base,
 		"HEADCOUNT_SESSION_SECRET":  hex.EncodeToString(secret),
-		"HEADCOUNT_REDIS_URL":       fmt.Sprintf("redis://127.0.0.1:6379/%d", redisDB),
+		"HEADCOUNT_REDIS_URL":       rdb.URL() + "/0",
 		"HEADCOUNT_HEARTBEAT":       heartbeat.String(),
 		"HEADCOUNT_TRUSTED_PROXIES": "127.0.0.1",
 		"GITHUB_KEY":                githubClientID,

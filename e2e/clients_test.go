@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/internal/logbuf"
 	"github.com/headcount/headcount/internal/ssetest"
 	"github.com/headcount/headcount/internal/testserver"
 )
@@ -123,7 +124,7 @@ type client struct {
 	graceful bool // the process ends by itself when its input closes
 	stdin    io.WriteCloser
 	stdout   io.ReadCloser
-	stderr   *logBuffer
+	stderr   *logbuf.Buffer
 	cancel   context.CancelFunc
 
 	read     chan struct{} // closed once stdout is drained
@@ -150,7 +151,7 @@ func newStreamClient(t *testing.T, name string, parse parser, graceful bool, pat
 		cmd:      exec.CommandContext(ctx, path, args...),
 		parse:    parse,
 		graceful: graceful,
-		stderr:   &logBuffer{},
+		stderr:   &logbuf.Buffer{},
 		cancel:   cancel,
 		read:     make(chan struct{}),
 		changed:  make(chan struct{}),

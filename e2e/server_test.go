@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,12 +10,12 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/headcount/headcount/internal/devsignin"
 	"github.com/headcount/headcount/internal/fakegithub"
+	"github.com/headcount/headcount/internal/logbuf"
 	"github.com/headcount/headcount/internal/poll"
 	"github.com/headcount/headcount/internal/testserver"
 )
@@ -38,25 +37,6 @@ const (
 	githubClientSecret = "e2e-client-secret"
 )
 
-// logBuffer collects the server's log, shown when a test fails. A buffer
-// rather than t.Log: a handler may still log after its test has ended.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startServer starts headcount in-process on a free loopback port with the
 // environment env (plus HEADCOUNT_ADDR) and stops it when the test ends.
 func startServer(t *testing.T, env map[string]string) *testserver.Server {
@@ -66,7 +46,7 @@ func startServer(t *testing.T, env map[string]string) *testserver.Server {
 		env = map[string]string{}
 	}
 	env["HEADCOUNT_ADDR"] = "127.0.0.1:0"
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	// Registered before Start's own cleanup, so it runs after the server
 	// has stopped and its log is complete.
 	t.Cleanup(func() {

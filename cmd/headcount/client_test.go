@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -10,11 +10,11 @@ import (
 	"net/http/cookiejar"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/headcount/headcount/internal/devsignin"
+	"github.com/headcount/headcount/internal/logbuf"
 	"github.com/headcount/headcount/internal/poll"
 	"github.com/headcount/headcount/internal/ssetest"
 )
@@ -24,22 +24,7 @@ const requestTimeout = 10 * time.Second
 
 // logBuffer collects what the server logs; it is safe for concurrent use,
 // so a test reads it while the server writes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer struct{ logbuf.Buffer }
 
 // records parses every complete line logged so far as an slog text record.
 func (l *logBuffer) records() []map[string]string {
@@ -125,6 +110,13 @@ func parseRecord(line string) map[string]string {
 // localhost, which may resolve to another loopback address first.
 func newClient(t *testing.T, addr string) *http.Client {
 	t.Helper()
+	return newClientTLS(t, addr, nil)
+}
+
+// newClientTLS is newClient for a server speaking TLS with tlsConfig
+// (nil: plain HTTP), HTTP/2 where the server offers it.
+func newClientTLS(t *testing.T, addr string, tlsConfig *tls.Config) *http.Client {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +126,8 @@ func newClient(t *testing.T, addr string) *http.Client {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return dialer.DialContext(ctx, "tcp", addr)
 		},
+		TLSClientConfig:   tlsConfig,
+		ForceAttemptHTTP2: tlsConfig != nil,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{

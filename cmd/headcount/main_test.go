@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/headcount/headcount/internal/testbinary"
 )
 
 // binary is the headcount binary the process tests start, built once by
@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "headcount")
-	if err := build(binary); err != nil {
+	if err := testbinary.Build(binary, "."); err != nil {
 		fmt.Fprintln(os.Stderr, "headcount test: building the binary:", err)
 		os.RemoveAll(dir)
 		os.Exit(1)
@@ -34,33 +34,4 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(code)
 	}))
-}
-
-// build compiles this package to out, with the race detector when the
-// tests have it: the child then reuses the packages the test build
-// compiled, and a data race in the real process fails the test too.
-func build(out string) error {
-	// -buildvcs=true: the revision --version prints is stamped even where
-	// GOFLAGS turns stamping off.
-	args := []string{"build", "-buildvcs=true", "-o", out}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	// go test puts its own go first in PATH.
-	cmd := exec.Command("go", append(args, ".")...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	return cmd.Run()
-}
-
-func raceEnabled() bool {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range info.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }

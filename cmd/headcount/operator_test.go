@@ -6,13 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/headcount/headcount/config"
 
 	"github.com/headcount/headcount/internal/poll"
+	"github.com/headcount/headcount/internal/redistest"
 )
 
 // records returns every record logged with message msg.
@@ -29,9 +29,9 @@ func (l *logBuffer) all(msg string) []map[string]string {
 // TestStartupLineNamesSettings checks that the start-up line tells an
 // operator every setting that matters, and never the Redis password.
 func TestStartupLineNamesSettings(t *testing.T) {
-	needRedis(t)
+	rdb := redistest.Start(t)
 	in := start(t, map[string]string{
-		"HEADCOUNT_REDIS_URL":            "redis://127.0.0.1:6379/12",
+		"HEADCOUNT_REDIS_URL":            rdb.URL() + "/0",
 		"HEADCOUNT_SESSION_SECRET":       strings.Repeat("k", 32),
 		"HEADCOUNT_METRICS_ADDR":         "127.0.0.1:0",
 		"HEADCOUNT_MAX_STREAMS":          "500",
@@ -42,7 +42,7 @@ func TestStartupLineNamesSettings(t *testing.T) {
 	for key, want := range map[string]string{
 		"tls":                  "false",
 		"dev_sign_in":          "true",
-		"redis":                "redis://127.0.0.1:6379",
+		"redis":                rdb.URL(),
 		"max_streams":          "500",
 		"max_streams_per_user": "7",
 		"heartbeat":            "20s",
@@ -73,20 +73,6 @@ func TestStartupLineHidesRedisPassword(t *testing.T) {
 			t.Errorf("start-up line for %s: %s; want the host and no credentials", u, attrs)
 		}
 	}
-}
-
-// needRedis skips without the local Redis, except under CI=true.
-func needRedis(t *testing.T) {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", "127.0.0.1:6379", requestTimeout)
-	if err == nil {
-		conn.Close()
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("Redis does not answer at 127.0.0.1:6379, and CI must run this test: %v", err)
-	}
-	t.Skipf("Redis does not answer at 127.0.0.1:6379 (apt-get install redis-server): %v", err)
 }
 
 // TestUnknownVariablesWarned checks that a misspelt HEADCOUNT_* variable

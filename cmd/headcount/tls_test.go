@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,24 +33,7 @@ func startTLS(t *testing.T, vars map[string]string) (*instance, *testcert.Cert) 
 // newH2Client is newClient over TLS, trusting cert and speaking HTTP/2.
 func newH2Client(t *testing.T, addr string, cert *testcert.Cert) *http.Client {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dialer := &net.Dialer{Timeout: requestTimeout}
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, "tcp", addr)
-		},
-		TLSClientConfig:   &tls.Config{RootCAs: cert.Pool, ServerName: "localhost"},
-		ForceAttemptHTTP2: true,
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{
-		Jar:           jar,
-		Transport:     tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return newClientTLS(t, addr, &tls.Config{RootCAs: cert.Pool, ServerName: "localhost"})
 }
 
 // lastUserCount is the latest "user count" event's number, or -1.
