@@ -203,6 +203,7 @@ func TestHEADAnswersEveryGET(t *testing.T) {
 		{"/metrics", ""},
 		{"/api/count", bearer},
 		{"/api/count", ""},
+		{"/api/presence", bearer},
 		{"/events", bearer},
 		{"/events", ""},
 		{"/no/such/page", ""},
