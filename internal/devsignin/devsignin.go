@@ -5,9 +5,13 @@
 // the tests and the load generator.
 //
 // Every request goes to the origin of the base URL given, whatever host a
-// redirect names: the server calls itself by its public URL (localhost by
-// default), while a client may reach it by address, and its cookies live
-// on the host it used.
+// redirect names (the server calls itself by its public URL, localhost by
+// default, while a client may reach it by address), with one exception:
+// headcount sends a sign-in begun under another host than its public
+// URL's to the public URL first, so the state cookie lands on the host the
+// provider returns to; the sign-in then goes on there. SignInForToken's
+// token works on every host; SignIn's session cookie lives on the host the
+// sign-in took place on.
 package devsignin
 
 import (
@@ -41,12 +45,19 @@ const maxBody = 1 << 20
 // of the session cookie it was given. c must have a cookie jar; its
 // redirect policy is not used (every hop is checked here).
 func SignIn(ctx context.Context, c *http.Client, base, login string) (string, error) {
+	session, _, err := signIn(ctx, c, base, login)
+	return session, err
+}
+
+// signIn is SignIn that also returns the origin the sign-in took place on:
+// base's, or the server's public URL's when base names another host.
+func signIn(ctx context.Context, c *http.Client, base, login string) (string, *url.URL, error) {
 	if c.Jar == nil {
-		return "", errors.New("devsignin: the client has no cookie jar")
+		return "", nil, errors.New("devsignin: the client has no cookie jar")
 	}
 	b, err := url.Parse(base)
 	if err != nil {
-		return "", fmt.Errorf("devsignin: base URL: %w", err)
+		return "", nil, fmt.Errorf("devsignin: base URL: %w", err)
 	}
 	hops := *c
 	hops.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -55,63 +66,72 @@ func SignIn(ctx context.Context, c *http.Client, base, login string) (string, er
 	// OAuth state cookie.
 	resp, _, err := send(ctx, &hops, http.MethodGet, b.JoinPath("/auth/github").String(), nil, http.StatusFound)
 	if err != nil {
-		return "", fmt.Errorf("sign-in start: %w", err)
+		return "", nil, fmt.Errorf("sign-in start: %w", err)
+	}
+	// headcount sends a sign-in begun under another host than its public
+	// URL's there first, so the state cookie is set where the provider
+	// returns: sign in on that origin.
+	if to, err := resp.Location(); err == nil && to.IsAbs() && to.Path == "/auth/github" && to.Host != b.Host {
+		b = &url.URL{Scheme: to.Scheme, Host: to.Host, Path: b.Path}
+		if resp, _, err = send(ctx, &hops, http.MethodGet, b.JoinPath("/auth/github").String(), nil, http.StatusFound); err != nil {
+			return "", nil, fmt.Errorf("sign-in start on the public URL: %w", err)
+		}
 	}
 	authorize, err := onBase(b, resp)
 	if err != nil {
-		return "", fmt.Errorf("sign-in start: %w", err)
+		return "", nil, fmt.Errorf("sign-in start: %w", err)
 	}
 
 	// 2. The form: its action and hidden fields, as a browser reads them.
 	_, page, err := send(ctx, &hops, http.MethodGet, authorize.String(), nil, http.StatusOK)
 	if err != nil {
-		return "", fmt.Errorf("dev sign-in form: %w", err)
+		return "", nil, fmt.Errorf("dev sign-in form: %w", err)
 	}
 	if !strings.Contains(page, `id="login"`) {
-		return "", fmt.Errorf("dev sign-in form: %s has no #login field", authorize.Path)
+		return "", nil, fmt.Errorf("dev sign-in form: %s has no #login field", authorize.Path)
 	}
 	m := formAction.FindStringSubmatch(page)
 	if m == nil {
-		return "", fmt.Errorf("dev sign-in form: no <form action=...> on %s", authorize.Path)
+		return "", nil, fmt.Errorf("dev sign-in form: no <form action=...> on %s", authorize.Path)
 	}
 	action, err := authorize.Parse(html.UnescapeString(m[1]))
 	if err != nil {
-		return "", fmt.Errorf("dev sign-in form: action %q: %w", m[1], err)
+		return "", nil, fmt.Errorf("dev sign-in form: action %q: %w", m[1], err)
 	}
 	form := url.Values{"login": {login}}
 	for _, f := range hiddenInput.FindAllStringSubmatch(page, -1) {
 		form.Set(html.UnescapeString(f[1]), html.UnescapeString(f[2]))
 	}
 	if form.Get("state") == "" {
-		return "", errors.New("dev sign-in form: it carries no state")
+		return "", nil, errors.New("dev sign-in form: it carries no state")
 	}
 
 	// 3. Post it: the provider answers with the callback and a code.
 	action.Scheme, action.Host = b.Scheme, b.Host
 	resp, _, err = send(ctx, &hops, http.MethodPost, action.String(), form, http.StatusSeeOther)
 	if err != nil {
-		return "", fmt.Errorf("dev sign-in form: %w", err)
+		return "", nil, fmt.Errorf("dev sign-in form: %w", err)
 	}
 	callback, err := onBase(b, resp)
 	if err != nil {
-		return "", fmt.Errorf("dev sign-in form: %w", err)
+		return "", nil, fmt.Errorf("dev sign-in form: %w", err)
 	}
 
 	// 4. The callback checks the state, exchanges the code, starts the
 	// session and sends the browser home.
 	resp, body, err := send(ctx, &hops, http.MethodGet, callback.String(), nil, http.StatusSeeOther)
 	if err != nil {
-		return "", fmt.Errorf("sign-in callback: %w", err)
+		return "", nil, fmt.Errorf("sign-in callback: %w", err)
 	}
 	if to := resp.Header.Get("Location"); to != "/" {
-		return "", fmt.Errorf("sign-in callback: sent to %q, not home: %.200s", to, body)
+		return "", nil, fmt.Errorf("sign-in callback: sent to %q, not home: %.200s", to, body)
 	}
 	for _, ck := range c.Jar.Cookies(b) {
 		if strings.TrimPrefix(ck.Name, "__Host-") == sessionCookie {
-			return ck.Value, nil
+			return ck.Value, b, nil
 		}
 	}
-	return "", fmt.Errorf("sign-in callback: no %s cookie for %s", sessionCookie, b.Host)
+	return "", nil, fmt.Errorf("sign-in callback: no %s cookie for %s", sessionCookie, b.Host)
 }
 
 // Token is POST /api/token's answer.
@@ -140,10 +160,11 @@ func NewToken(ctx context.Context, c *http.Client, base string) (Token, error) {
 // SignInForToken signs c in as login and returns a bearer token: what a
 // user copying the curl command from the page gets.
 func SignInForToken(ctx context.Context, c *http.Client, base, login string) (string, error) {
-	if _, err := SignIn(ctx, c, base, login); err != nil {
+	_, on, err := signIn(ctx, c, base, login)
+	if err != nil {
 		return "", err
 	}
-	tok, err := NewToken(ctx, c, base)
+	tok, err := NewToken(ctx, c, on.String())
 	return tok.Token, err
 }
 
