@@ -541,16 +541,16 @@ func (c *Counter) keepPeople(ctx context.Context) (bool, error) {
 // finds this instance missing from the count, it renews this instance's
 // count and deadline (the store script); during an outage it tries the
 // store script every outageProbe. When this instance's own liveness
-// channel has no subscriber twice in a row (after a Sentinel failover the
+// channel has no subscriber on the node that holds the count while the
+// subscriber believes it is subscribed (after a Sentinel failover the
 // subscription can be left on the demoted master), it makes the
-// subscriber subscribe again.
+// subscriber subscribe again at once, within the others' Grace.
 func (c *Counter) runKeeper() {
 	defer c.workers.Done()
 	timer := time.NewTimer(c.opts.Check)
 	defer timer.Stop()
 	lastStore, lastPeople := time.Now(), time.Time{}
 	needStore := false
-	unseen := 0
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -585,15 +585,9 @@ func (c *Counter) runKeeper() {
 		if c.ctx.Err() != nil {
 			return
 		}
-		if err == nil {
-			if unseen = unseen + 1; r.subscribed || !c.subscribed() {
-				unseen = 0
-			}
-			if unseen >= 2 {
-				c.opts.Logger.Warn("redis: this instance's liveness channel has no subscriber on the node that holds the count; subscribing again")
-				c.breakSubscription()
-				unseen = 0
-			}
+		if err == nil && !r.subscribed && c.subscribed() {
+			c.opts.Logger.Warn("redis: this instance's liveness channel has no subscriber on the node that holds the count; subscribing again")
+			c.breakSubscription()
 		}
 		next := c.opts.Check
 		if c.down() {
