@@ -5,8 +5,9 @@
 #   scripts/cluster.sh [PORT_A PORT_B]     (default 8081 8082)
 #
 # Uses the Redis at HEADCOUNT_REDIS_URL, or redis://127.0.0.1:6379, and
-# starts a throwaway redis-server there if none answers. Ctrl-C stops
-# everything this script started.
+# starts a throwaway redis-server there if none answers. CLUSTER_BINARY
+# names a binary to run instead of building one. Ctrl-C stops everything
+# this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,12 +44,16 @@ if ! redis-cli -h "$redis_host" -p "$redis_port" ping >/dev/null 2>&1; then
   done
 fi
 
-go build -o .bin/headcount ./cmd/headcount
+bin=${CLUSTER_BINARY:-}
+if [[ -z $bin ]]; then
+  go build -o .bin/headcount ./cmd/headcount
+  bin=.bin/headcount
+fi
 secret=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 
 for port in "$port_a" "$port_b"; do
   HEADCOUNT_ADDR=127.0.0.1:$port HEADCOUNT_REDIS_URL=$redis_url \
-    HEADCOUNT_SESSION_SECRET=$secret .bin/headcount \
+    HEADCOUNT_SESSION_SECRET=$secret "$bin" \
     > >(sed -u "s/^/[:$port] /") 2>&1 &
   pids+=($!)
 done
