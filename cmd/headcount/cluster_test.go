@@ -19,6 +19,7 @@ import (
 // other, both count the same streams, and Ctrl-C stops everything,
 // Redis included.
 func TestClusterTask(t *testing.T) {
+	t.Parallel() // its Redis and ports are its own
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server is not installed (CI needs it)")

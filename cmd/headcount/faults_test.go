@@ -160,6 +160,7 @@ func TestProcessKilledLeavesWithinTwoSeconds(t *testing.T) {
 // pause of two (a GC pause or a slow Redis costs a live instance
 // nothing). Thawed (SIGCONT), it counts again within five seconds.
 func TestProcessFrozenLeavesWithinTenSeconds(t *testing.T) {
+	t.Parallel() // it mostly waits for the deadline; its Redis is its own
 	p := startPair(t)
 	tok := signIn(t, p.ca, p.a.url, "ann").token
 	openStream(t, p.ca, p.a.url, tok)
