@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,10 +41,18 @@ func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFu
 		ctx, stopWatching := revocations.Watch(c.Request().Context(), sess)
 		defer stopWatching()
 		defer connlimit.Hold(ctx)()
+		begun := time.Now()
 		err := hub.Serve(c.Response(), c.Request().WithContext(ctx), stream.Person{ID: u.ID, Login: u.Login, Name: u.Name, AvatarURL: u.AvatarURL})
 		w := c.Response()
 		switch {
 		case err == nil:
+			if !w.Committed {
+				// The hub took the connection over and wrote the 200 and
+				// its head itself, right after begun: Echo's writer never
+				// saw them, but the request line should.
+				w.Status = http.StatusOK
+				c.Set(streamHeadKey, begun)
+			}
 			return nil
 		case errors.Is(err, stream.ErrUserLimit):
 			return c.String(http.StatusTooManyRequests, "too many streams open for this user; close one (another tab or curl) and retry\n")

@@ -45,6 +45,10 @@ func securityHeaders(csp string, https bool) echo.MiddlewareFunc {
 	}
 }
 
+// streamHeadKey is where the stream handler leaves when the hub wrote a
+// stream's head on a connection it took over, which Echo's writer never sees.
+const streamHeadKey = "headcount.streamHead"
+
 // isQuiet reports whether route is a probe or a scrape, which come every
 // few seconds: their request lines are at debug, so they do not drown the
 // others.
@@ -89,6 +93,9 @@ func logRequests(log *slog.Logger, trusted []netip.Prefix) echo.MiddlewareFunc {
 				slog.Duration("duration", time.Since(start)),
 				slog.String("client", clientAddr(r, trusted)),
 				slog.String("proto", r.Proto),
+			}
+			if t, ok := c.Get(streamHeadKey).(time.Time); ok && headersAt.IsZero() {
+				headersAt = t // a stream whose connection the hub took over
 			}
 			if route == "/events" && r.Method == http.MethodGet && c.Response().Status == http.StatusOK && !headersAt.IsZero() {
 				attrs = append(attrs, slog.Duration("stream_duration", time.Since(headersAt)))

@@ -3,63 +3,169 @@ package stream
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/r3labs/sse/v2"
 )
 
+// The broadcaster is the only goroutine that publishes into the shared
+// r3labs stream. Its events reach every subscriber in one order, so ids
+// only grow; its rate is bounded (publishBudget), so a subscriber that
+// stops reading is dropped by its write deadline before its 64-slot r3labs
+// channel can fill and block the stream's relay loop for everyone. A
+// cycle's events (the counts that changed, then one "user" event per
+// person who came or went) travel as one r3labs event (see cycleEvent), so
+// the budget is counted in cycles, however many people move.
+
 const (
-	// publishRetry is how soon a count is offered again to a subscriber
-	// whose buffer was full: a slow but live client still ends on the
-	// latest value, while the write deadline drops a stuck one.
-	publishRetry = 50 * time.Millisecond
+	// publishBudget is how many events may be published within any
+	// window of WriteTimeout plus a margin: below the 64 slots of a
+	// subscriber's channel, with room for the event being written.
+	publishBudget = subscriberBuffer - 4
+	// publishBurst is how many of them may go at once after a quiet time.
+	publishBurst = 16
 	// storeRetry is how soon a failed Counter.Store is tried again.
 	storeRetry = 500 * time.Millisecond
 	// storeTimeout bounds one Counter.Store, so a hung back end cannot
 	// stall the broadcaster for long.
 	storeTimeout = 2 * time.Second
-	// fanoutCost is roughly what one event costs to write (see
-	// BenchmarkBroadcast). The gap after a broadcast grows with the number
-	// of subscribers it reached, so a steady churn among very many
-	// subscribers costs at most about one core, however many there are.
-	fanoutCost = 5 * time.Microsecond
+	// deliveryCheck is how often the broadcaster looks whether the latest
+	// broadcast has reached everyone, while it waits to pace the next.
+	deliveryCheck = 5 * time.Millisecond
+	// deliveryIdle is how long without a single subscriber writing the
+	// latest broadcast ends the wait for the rest.
+	deliveryIdle = 50 * time.Millisecond
+	// paceFactor: a broadcast to many may start no sooner than this many
+	// times the previous one's delivery time after that one went out, so
+	// the fan-out is busy at most 1/paceFactor of the time while the count
+	// keeps changing. Beside CPU, that is time r3labs' relay loop is busy
+	// and cannot register or deregister anyone: joins and leaves wait for it.
+	paceFactor = 4
+	// burstPaceFactor replaces it while subscribers arrive in bulk (at
+	// least burstNewcomers in one cycle: a restart's reconnections), when
+	// every broadcast also holds up that many registrations.
+	burstPaceFactor = 8
+	burstNewcomers  = 100
+	// maxPace bounds the wait, so every subscriber still hears the true
+	// count within the contract's second after a burst.
+	maxPace = 400 * time.Millisecond
+	// quietGap is how long the fan-out must have been idle for a change to
+	// go out unpaced: the count is not "changing all the time".
+	quietGap = 200 * time.Millisecond
+	// paceFrom is the least broadcast worth pacing: below it a fan-out
+	// costs next to nothing.
+	paceFrom = 1000
 )
-
-// sendBudget is the most events handed to one subscriber per cycle: well
-// inside what its r3labs stream queues (8 in the stream's buffer, 64 in
-// the subscriber's), so a catching-up subscriber never fills it.
-const sendBudget = 32
 
 // broadcaster is the state of the broadcaster goroutine, touched by no other.
 type broadcaster struct {
 	seq     uint64 // the last event id handed out; ids only grow, whatever the event
-	started bool   // the first counts are known and logged
-	global  int    // the user count in the log
-	people  int    // the people count in the log
-	partial bool   // the counts in the log are this instance's best knowledge
-	log     eventLog
-	failing bool // the last Store failed (log once per outage)
+	started bool   // the first counts are out
+	global  int    // the user count last published
+	people  int    // the people count last published
+	partial bool   // the counts published are this instance's best knowledge
+	failing bool   // the last Store failed (log once per outage)
 	// peopleFailing: the last Roster call failed (log once per outage)
 	peopleFailing bool
-	batch         []*subscriber
-	plans         []plan
-	handouts      map[handoutKey]*handout // for one cycle
-	lastTime      time.Time               // start of the latest cycle
-	reached       int                     // subscribers handed an event in the latest cycle
+	lastTime      time.Time // when the latest cycle started
+	// sentAt and reached are when the latest cycle's event went out and
+	// to how many subscribers (those registered then); newcomers is how
+	// many of them it was the first event of.
+	sentAt    time.Time
+	reached   int
+	newcomers int
+	limit     limiter
+	// waiting are newcomers counted in but not yet sent their first
+	// events; changed and first are the current cycle's events.
+	waiting []*subscriber
+	changed []eventFields
+	first   []eventFields
 }
 
-// gap is the least time from the latest cycle to the next one. coalesce
-// is Config.Coalesce after defaults: zero there means merging is off.
-func (b *broadcaster) gap(coalesce time.Duration) time.Duration {
-	if coalesce == 0 {
+// limiter is a token bucket over published events: at most publishBurst
+// at once, and publishBudget within any window of the given length.
+type limiter struct {
+	tokens float64
+	rate   float64 // tokens per second
+	last   time.Time
+}
+
+// newLimiter fills the bucket for a window (WriteTimeout plus margin):
+// publishBurst + rate·window = publishBudget.
+func newLimiter(window time.Duration, now time.Time) limiter {
+	return limiter{
+		tokens: publishBurst,
+		rate:   float64(publishBudget-publishBurst) / window.Seconds(),
+		last:   now,
+	}
+}
+
+// take takes one token and returns how long to wait before using it.
+func (l *limiter) take(now time.Time) time.Duration {
+	l.tokens = min(publishBurst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	l.last = now
+	l.tokens--
+	if l.tokens >= 0 {
 		return 0
 	}
-	return max(coalesce, time.Duration(b.reached)*fanoutCost)
+	return time.Duration(-l.tokens / l.rate * float64(time.Second))
 }
 
-// runBroadcaster sends count events until Close. Every signal, Counter
-// change or retry leads to one cycle; signals that arrive while a cycle
-// waits or runs are merged into the next one.
+// tryTake takes a token if one is there now, and reports whether it did.
+func (l *limiter) tryTake(now time.Time) bool {
+	if l.take(now) == 0 {
+		return true
+	}
+	l.tokens++ // not taken after all
+	return false
+}
+
+// pace waits, after the latest broadcast, until the fan-out has been idle
+// for paceFactor-1 times as long as that broadcast took to reach everyone
+// (as measured by the subscribers' flushes), so that while the count keeps
+// changing (a ramp of joins, a mass leave) the fan-out takes at most a
+// quarter of the time and the rest goes to accepting and closing
+// connections. The cost of a broadcast
+// is measured, never assumed: it grows with the subscribers and with
+// whatever else the machine is doing. A change after quietGap of idle
+// fan-out goes out at once. Subscribers that do not write it
+// (stuck, or gone) delay nobody: the delivery counts as over once no
+// flush has come for deliveryIdle. It reports false if the hub stopped
+// meanwhile.
+func (h *Hub) pace(b *broadcaster) bool {
+	if h.cfg.Coalesce == 0 || b.reached < paceFrom {
+		return true
+	}
+	seen, movedAt := int64(-1), time.Now()
+	for range int(h.cfg.WriteTimeout/deliveryCheck) + 1 {
+		n := h.delivered.Load()
+		if n != seen {
+			seen, movedAt = n, time.Now()
+		}
+		if n >= int64(b.reached) || time.Since(movedAt) > deliveryIdle {
+			break
+		}
+		if !h.sleep(deliveryCheck) {
+			return false
+		}
+	}
+	end := time.Unix(0, h.deliveredAt.Load())
+	if time.Since(end) >= quietGap {
+		// The first change after a quiet time goes out at once.
+		return true
+	}
+	took := end.Sub(b.sentAt)
+	factor := time.Duration(paceFactor)
+	if b.newcomers >= burstNewcomers {
+		factor = burstPaceFactor
+	}
+	return h.sleep(min(time.Until(b.sentAt.Add(factor*took)), maxPace))
+}
+
+// runBroadcaster publishes counts and heartbeats until Close. Every
+// signal, Counter change or retry leads to one cycle; signals that arrive
+// while a cycle waits or runs are merged into the next one.
 func (h *Hub) runBroadcaster() {
 	defer h.workers.Done()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -69,32 +175,43 @@ func (h *Hub) runBroadcaster() {
 		cancel()
 	}()
 
-	var b broadcaster
+	window := h.cfg.WriteTimeout + h.cfg.WriteTimeout/10 + 100*time.Millisecond
+	b := broadcaster{limit: newLimiter(window, time.Now())}
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
-	gap := time.NewTimer(time.Hour)
-	gap.Stop()
-	defer gap.Stop()
+	var beats <-chan time.Time // none without a Heartbeat
+	if h.cfg.Heartbeat > 0 {
+		beat := time.NewTicker(h.cfg.Heartbeat)
+		defer beat.Stop()
+		beats = beat.C
+	}
 	changes := h.counter.Changes()
+	heartbeat := heartbeatEvent()
 
 	for {
 		select {
 		case <-h.stop:
 			return
+		case <-beats:
+			// Everyone gets the beat, whatever else is on its way: it is
+			// what finds a vanished client. A beat only takes a free
+			// token: counts keep a busy stream alive as well.
+			if b.limit.tryTake(time.Now()) {
+				h.publish(heartbeat, 0)
+			}
+			continue
 		case <-h.dirty:
 		case <-changes:
 		case <-retry.C:
 		}
 		// The first change after a quiet time goes out at once; later ones
-		// wait for the gap and are merged.
-		if wait := b.gap(h.cfg.Coalesce) - time.Since(b.lastTime); wait > 0 {
-			gap.Reset(wait)
-			select {
-			case <-h.stop:
-				return
-			case <-gap.C:
-			}
+		// wait for the coalescing gap and the pace, and are merged.
+		if !h.sleep(h.cfg.Coalesce-time.Since(b.lastTime)) || !h.pace(&b) {
+			return
+		}
+		if !h.sleep(b.limit.take(time.Now())) {
+			return
 		}
 		// This cycle reads the latest state, so a signal sent before now is served by it.
 		select {
@@ -108,19 +225,39 @@ func (h *Hub) runBroadcaster() {
 	}
 }
 
-// cycle stores the local count, learns the global counts and who came
-// online or went offline, logs what changed and hands every registered
-// subscriber what it has not got yet. It returns how soon to run again for
-// a subscriber, a Store that failed or someone leaving, or 0.
+// sleep waits d (nothing if d <= 0) and reports false if the hub stopped meanwhile.
+func (h *Hub) sleep(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-h.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// cycle reads the local count, stores it in the Counter, learns who came
+// online or went offline, and publishes, as one r3labs event, the user
+// count and the people count if they changed or a subscriber is waiting
+// for its first events (then both: a new stream's first two events), and
+// one user event per transition. It returns how soon to run again after a
+// failure or for someone leaving, or 0.
 func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	h.mu.Lock()
-	local := len(h.subs)
-	// Subscribers that join after this point are not in local: they wait
-	// for the next cycle, which their join signalled, so that the first
-	// event anyone gets counts them in.
-	counted := h.lastID
+	local := h.registered
+	// Newcomers are in local: this cycle's counts are their first events.
+	// Those who register after this point are not, and drop them.
+	b.waiting = append(b.waiting, h.newcomers...)
+	clear(h.newcomers)
+	h.newcomers = h.newcomers[:0]
+	// Under the same lock: the people told of are those of the streams counted.
 	taken := h.presence.take()
 	h.mu.Unlock()
+	newcomers := len(b.waiting)
 
 	var again time.Duration
 	storeCtx, cancel := context.WithTimeout(ctx, storeTimeout)
@@ -140,8 +277,8 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	}
 	h.stats.partial.Store(partial)
 	if err != nil && !partial {
-		// The global count is unknown: a new subscriber's first event
-		// would not count it, so nobody gets anything until Store works.
+		// The global count is unknown: a newcomer's first event would not
+		// count it, so nobody gets anything until Store works.
 		h.presence.untake(taken)
 		return again
 	}
@@ -153,6 +290,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		}
 		b.peopleFailing = true
 		again = storeRetry
+		pc.people, pc.transitions = b.people, nil
 	case b.peopleFailing:
 		h.cfg.Logger.Info("stream: storing who is online works again", "people", pc.people)
 		b.peopleFailing = false
@@ -163,285 +301,153 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	if pc.recheck > 0 && (again == 0 || pc.recheck < again) {
 		again = pc.recheck
 	}
-	h.logChanges(b, global, pc, perr == nil)
-	if partial != b.partial {
+
+	// Everyone already streaming gets what changed: the counts, then one
+	// user event per person who came or went. Newcomers get, after that,
+	// an event of their own with both counts: their first two events
+	// (their from is its first id). Each kind is told apart by the parity
+	// of its first id (sharedOnly, newcomersOnly), so neither side gets the
+	// other's: nobody is told a count that did not change.
+	changed := b.changed[:0]
+	if b.started && global != b.global {
+		changed = append(changed, countFields(b.nextID(idShared), global, 0))
+		h.stats.broadcasts.Add(1)
+	}
+	if b.started && pc.people != b.people {
+		changed = append(changed, peopleFields(b.nextID(startOr(len(changed))), pc.people))
+	}
+	if b.started && !h.cfg.CountOnly {
+		for _, t := range pc.transitions {
+			changed = append(changed, userFields(b.nextID(startOr(len(changed))), t, global, pc.people))
+			h.stats.announcements.Add(1)
+		}
+	}
+	if b.started && partial != b.partial {
 		// Told after the counts it qualifies, so a page never shows a
 		// count as exact that was only this instance's best knowledge.
-		b.seq++
-		b.log.add(&logEntry{id: b.seq, key: "state", ev: stateEvent(b.seq, partial)})
-		b.partial = partial
+		changed = append(changed, stateFields(b.nextID(startOr(len(changed))), partial))
 	}
-
-	head := b.log.head()
-	oldest := head
-	b.reached = 0
-	b.batch = b.batch[:0]
-	h.mu.Lock()
-	for _, sub := range h.subs {
-		if sub.sent > 0 && sub.cursor < oldest {
-			oldest = sub.cursor
+	var first []eventFields
+	if newcomers > 0 || !b.started {
+		first = append(b.first[:0],
+			countFields(b.nextID(idNewcomers), global, h.cfg.Retry),
+			peopleFields(b.nextID(idNext), pc.people))
+		if partial {
+			first = append(first, stateFields(b.nextID(idNext), true))
 		}
-		if sub.registered && sub.id <= counted && (sub.sent == 0 || sub.cursor < head) {
-			b.batch = append(b.batch, sub)
+		if !b.started || global != b.global {
+			h.stats.broadcasts.Add(1)
 		}
 	}
-	h.mu.Unlock()
-	b.log.prune(oldest)
-	if len(b.batch) == 0 {
+	b.changed, b.first = changed, first
+	defer func() {
+		clear(b.changed)
+		clear(b.first)
+	}()
+	if len(changed) == 0 && len(first) == 0 {
 		return again
 	}
-
-	// What each subscriber is handed is shared by all at the same cursor
-	// (nearly everyone is at the last head): a new subscriber's first two
-	// events, the counts now, with ids after everything logged so far and
-	// the head as its cursor (what happened before is /api/presence's);
-	// for the others, the live log entries after their cursor.
-	clear(b.handouts)
-	if b.handouts == nil {
-		b.handouts = make(map[handoutKey]*handout)
+	b.started = true
+	b.global, b.people, b.partial = global, pc.people, partial
+	h.global.Store(int64(global))
+	h.people.Store(int64(pc.people))
+	b.reached, b.newcomers, b.sentAt = local, newcomers, time.Now()
+	// The event whose writes measure the cycle: the one for everyone, if any.
+	if len(changed) > 0 {
+		h.measured.Store(idOf(changed[0]))
+		h.shared.Store(idOf(changed[0]))
+	} else {
+		h.measured.Store(idOf(first[0]))
 	}
-	var first *handout
-	b.plans = b.plans[:0]
-	for _, sub := range b.batch {
-		var ho *handout
-		if sub.sent == 0 {
-			if first == nil {
-				b.seq++
-				c := countEvent(b.seq, b.global, h.cfg.Retry)
-				b.seq++
-				first = &handout{
-					evs:     []*sse.Event{c, peopleEvent(b.seq, b.people)},
-					ids:     []uint64{b.seq - 1, b.seq},
-					cursors: []uint64{head, head},
-					first:   true,
-				}
-				if b.partial {
-					b.seq++
-					first.evs = append(first.evs, stateEvent(b.seq, true))
-					first.ids = append(first.ids, b.seq)
-					first.cursors = append(first.cursors, head)
-				}
-			}
-			ho = first
-		} else {
-			// A stream that was handed events made afresh has ids beyond
-			// the log's: it gets events made afresh until it has caught up.
-			key := handoutKey{cursor: sub.cursor, fresh: sub.sent >= b.log.firstAfter(sub.cursor)}
-			if ho = b.handouts[key]; ho == nil {
-				ho = h.handoutAfter(b, key)
-				b.handouts[key] = ho
-			}
+	h.delivered.Store(0)
+	if len(changed) > 0 {
+		if len(first) > 0 {
+			// A second event this cycle: its token is owed, and the next
+			// cycle waits for it (the window's bound allows the one over).
+			b.limit.tokens--
 		}
-		b.plans = append(b.plans, plan{sub: sub, ho: ho})
+		if !h.publish(cycleEvent(changed), idOf(changed[0])) {
+			b.global, b.people = -1, -1 // lost: the next cycle sends both again
+			again = storeRetry
+		}
 	}
-
-	// Two passes: every subscriber's first event (the user count, when it
-	// changed) before anyone's second, so the people count and the
-	// announcements never delay the user count of the last subscriber.
-	for i := range b.plans {
-		pl := &b.plans[i]
-		pl.n, pl.d = h.send(pl.sub, pl.ho.evs[:1], pl.ho.more)
+	if len(first) > 0 {
+		id := idOf(first[0])
+		for i, sub := range b.waiting {
+			sub.from.Store(id)
+			b.waiting[i] = nil
+		}
+		b.waiting = b.waiting[:0]
+		if !h.publish(cycleEvent(first), id) {
+			return storeRetry
+		}
 	}
-	for i := range b.plans {
-		pl := &b.plans[i]
-		if pl.n == 1 && len(pl.ho.evs) > 1 {
-			pl.n, pl.d = h.sendRest(pl.sub, pl.ho.evs, pl.ho.more)
-		}
-		sub, ho, n := pl.sub, pl.ho, pl.n
-		// A first pair is handed whole or not at all (into an empty
-		// stream it always fits); it is made again next cycle.
-		if n > 0 && (!ho.first || n == len(ho.evs)) {
-			sub.sent, sub.cursor = ho.ids[n-1], ho.cursors[n-1]
-		}
-		if n > 0 {
-			b.reached++
-		}
-		if pl.d == full && (again == 0 || again > publishRetry) {
-			again = publishRetry
-		}
-		// busy: its Flush signals once the earlier events are written.
-	}
-	clear(b.plans) // let gone subscribers be collected
-	clear(b.batch)
 	return again
 }
 
-// handout is what the subscribers at one cursor are handed this cycle.
-type handout struct {
-	evs     []*sse.Event // in order
-	ids     []uint64     // the id of each of evs
-	cursors []uint64     // a subscriber's cursor once evs[:i+1] are handed
-	more    bool         // the log holds more than the send budget
-	first   bool         // a new subscriber's first pair
-}
-
-// handoutKey names the hand-out of the subscribers at one cursor that
-// can, or cannot (fresh), take the log's own events.
-type handoutKey struct {
-	cursor uint64
-	fresh  bool
-}
-
-// handoutAfter is the hand-out of the subscribers at key.cursor: the live
-// log entries after it, up to the budget. One that is further behind than
-// that (a burst of arrivals, a slow client), or was handed events made
-// afresh before (key.fresh), gets the counts now first, then the oldest
-// announcements it is owed, all made afresh with new ids and the counts of
-// now: the true counts reach it at once, ids only grow on its stream, and
-// no event it gets carries older counts than one before it.
-func (h *Hub) handoutAfter(b *broadcaster, key handoutKey) *handout {
-	cursor := key.cursor
-	entries, more := b.log.after(cursor, sendBudget, nil)
-	ho := &handout{more: more}
-	if !more && !key.fresh {
-		for _, e := range entries {
-			ho.evs = append(ho.evs, e.ev)
-			ho.ids = append(ho.ids, e.id)
-			ho.cursors = append(ho.cursors, e.id)
-		}
-		return ho
-	}
-	add := func(ev *sse.Event, cursor uint64) {
-		ho.evs = append(ho.evs, ev)
-		ho.ids = append(ho.ids, b.seq)
-		ho.cursors = append(ho.cursors, cursor)
-	}
-	b.seq++
-	add(countEvent(b.seq, b.global, 0), cursor)
-	b.seq++
-	add(peopleEvent(b.seq, b.people), cursor)
-	if st := b.log.byKey["state"]; b.partial || st != nil && st.id > cursor {
-		b.seq++
-		add(stateEvent(b.seq, b.partial), cursor)
-	}
-	for _, e := range entries {
-		if e.who == nil || len(ho.evs) == sendBudget {
-			continue // the counts and their state are there already
-		}
-		b.seq++
-		add(userEvent(b.seq, *e.who, b.global, b.people), e.id)
-	}
-	if !more && len(entries) > 0 {
-		// Handed whole, it accounts for the log's counts as well.
-		ho.cursors[len(ho.cursors)-1] = entries[len(entries)-1].id
-	}
-	return ho
-}
-
-// plan is one subscriber's hand-out in a cycle and how it went.
-type plan struct {
-	sub *subscriber
-	ho  *handout
-	n   int // events the stream took
-	d   delivery
-}
-
-// logChanges logs the events of this cycle, in the order a subscriber gets
-// them: the user count if it changed, the people count if it changed, and
-// one user event per person who came online or went offline. With
-// peopleKnown false (the Roster failed) only the user count can move.
-func (h *Hub) logChanges(b *broadcaster, global int, pc presenceCycle, peopleKnown bool) {
-	if global != b.global || !b.started {
-		b.seq++
-		b.log.add(&logEntry{id: b.seq, key: "count", ev: countEvent(b.seq, global, 0)})
-		b.global = global
-		h.global.Store(int64(global))
-		h.stats.broadcasts.Add(1)
-	}
-	if !peopleKnown {
-		b.started = true
-		return
-	}
-	if pc.people != b.people || !b.started {
-		b.seq++
-		b.log.add(&logEntry{id: b.seq, key: "people", ev: peopleEvent(b.seq, pc.people)})
-		b.people = pc.people
-		h.people.Store(int64(pc.people))
-	}
-	b.started = true
-	if h.cfg.CountOnly {
-		return
-	}
-	for _, t := range pc.transitions {
-		b.seq++
-		b.log.add(&logEntry{
-			id:        b.seq,
-			key:       "user:" + t.ID,
-			ev:        userEvent(b.seq, t, b.global, b.people),
-			who:       &t,
-			departure: !t.Connected,
-		})
-		h.stats.announcements.Add(1)
-	}
-}
-
-// delivery is what became of a count event offered to a subscriber.
-type delivery int
-
+// The kinds of id nextID hands out.
 const (
-	handed delivery = iota // the stream took it (or has ended meanwhile)
-	busy                   // an earlier event is still being written
-	full                   // the stream's buffer is full
+	idNext      = iota // the next part of the same r3labs event
+	idShared           // the first of an event for everyone streaming: even
+	idNewcomers        // the first of newcomers' first events: odd
 )
 
-// send hands evs to sub, in order, unless an earlier event is still on
-// its way. A subscriber so never has more than one cycle's events queued,
-// and after a burst its next events are the latest state, not a backlog
-// of stale ones. more says that the log holds more for sub than evs: it
-// stays owed, so the Flush that drains it asks for another cycle. It
-// returns how many events the stream took.
-func (h *Hub) send(sub *subscriber, evs []*sse.Event, more bool) (int, delivery) {
-	w := sub.w
-	// Owing before looking at pending, while Flush lowers pending before
-	// looking at owed: either this sees the stream idle or Flush sees the
-	// debt and signals, so no event is forgotten.
-	w.owed.Store(true)
-	if w.pending.Load() > 0 {
-		h.stats.skipped.Add(1)
-		return 0, busy
+// startOr is idShared for the first part of an event, else idNext.
+func startOr(parts int) int {
+	if parts == 0 {
+		return idShared
 	}
-	for i, ev := range evs {
-		if !h.publish(sub, ev) {
-			h.stats.skipped.Add(1)
-			return i, full
-		}
-	}
-	if !more {
-		w.owed.Store(false)
-	}
-	return len(evs), handed
+	return idNext
 }
 
-// sendRest hands evs[1:] to sub, whose stream took evs[0] in this very
-// cycle, and returns how many of evs the stream took in all. A stream
-// that could not take them all is retried (full); one owed more than the
-// budget is signalled for once its events are written.
-func (h *Hub) sendRest(sub *subscriber, evs []*sse.Event, more bool) (int, delivery) {
-	for i, ev := range evs[1:] {
-		if !h.publish(sub, ev) {
-			h.stats.skipped.Add(1)
-			return 1 + i, full
-		}
+// nextID hands out the next event id. The first id of an r3labs event
+// says who it is for: even for everyone already streaming, odd for
+// newcomers only (see subscriber.startEvent); within an event ids simply
+// follow. Ids only grow, with a gap where the parity needs one.
+func (b *broadcaster) nextID(kind int) uint64 {
+	b.seq++
+	if (kind == idShared && b.seq%2 == 1) || (kind == idNewcomers && b.seq%2 == 0) {
+		b.seq++
 	}
-	if more {
-		// As in send: owing first, then looking at pending, so either
-		// its Flush sees the debt or this sees it all written.
-		sub.w.owed.Store(true)
-		if sub.w.pending.Load() == 0 {
-			h.signal()
-		}
-	}
-	return len(evs), handed
+	return b.seq
 }
 
-// publish hands ev to sub's stream without waiting and reports whether it
-// was taken. A full buffer means the client is not reading (fast enough).
-func (h *Hub) publish(sub *subscriber, ev *sse.Event) bool {
-	sub.w.pending.Add(1)
-	if h.sse.TryPublish(sub.stream, ev) {
+// idOf is the id of an event's fields.
+func idOf(f eventFields) uint64 {
+	id, _ := strconv.ParseUint(f.id, 10, 64)
+	return id
+}
+
+// newcomersOnly reports whether an r3labs event whose first id is id is
+// the first events of newcomers (odd) rather than for everyone (even).
+func newcomersOnly(id uint64) bool { return id%2 == 1 }
+
+// publish hands ev, whose first id is id (0 for a heartbeat), to the
+// shared stream without waiting. The stream's queue is only full if its
+// relay loop is stalled, which the publish rate is there to prevent; the
+// event is then counted as skipped.
+func (h *Hub) publish(ev *sse.Event, id uint64) bool {
+	if id > 0 {
+		h.head.Store(id)
+		n := h.published.Add(1)
+		h.firstIDs[n%subscriberBuffer].Store(id)
+	}
+	if h.sse.TryPublish(sharedStream, ev) {
 		return true
 	}
-	sub.w.pending.Add(-1)
-	// A stream that ended since the snapshot is owed nothing.
-	return !h.sse.StreamExists(sub.stream)
+	h.stats.skipped.Add(1)
+	return false
+}
+
+// behind reports whether an event whose first id is id is more than
+// maxLag events older than the latest published: a subscriber writing it
+// now reads too slowly and would in time fill its channel.
+func (h *Hub) behind(id uint64) bool {
+	n := h.published.Load()
+	if n <= maxLag {
+		return false
+	}
+	// The first id maxLag events back; if it was overwritten since, the
+	// one there is newer still, and the answer the same.
+	return h.firstIDs[(n-maxLag)%subscriberBuffer].Load() > id
 }

@@ -51,20 +51,25 @@ func newEvent(f eventFields) *sse.Event {
 	return ev
 }
 
-// countEvent is the event telling a subscriber the global count at version.
-// retry, when positive, adds the reconnection hint sent with a subscriber's
-// first event.
-func countEvent(version uint64, global int, retry time.Duration) *sse.Event {
+// countFields is the event telling a subscriber the global count at
+// version. retry, when positive, adds the reconnection hint sent with a
+// subscriber's first event.
+func countFields(version uint64, global int, retry time.Duration) eventFields {
 	hint := ""
 	if retry > 0 {
 		hint = strconv.FormatInt(retry.Milliseconds(), 10)
 	}
-	return newEvent(eventFields{
+	return eventFields{
 		id:    strconv.FormatUint(version, 10),
 		name:  countEventName,
 		data:  strconv.Itoa(global),
 		retry: hint,
-	})
+	}
+}
+
+// countEvent is countFields as an r3labs event.
+func countEvent(version uint64, global int, retry time.Duration) *sse.Event {
+	return newEvent(countFields(version, global, retry))
 }
 
 // heartbeatEvent is the keep-alive comment; r3labs writes it as ": heartbeat".
@@ -72,18 +77,18 @@ func heartbeatEvent() *sse.Event {
 	return newEvent(eventFields{comment: heartbeatComment})
 }
 
-// stateEvent tells a subscriber whether the counts are partial.
-func stateEvent(id uint64, partial bool) *sse.Event {
+// stateFields tells a subscriber whether the counts are partial.
+func stateFields(id uint64, partial bool) eventFields {
 	data := "exact"
 	if partial {
 		data = "partial"
 	}
-	return newEvent(eventFields{id: strconv.FormatUint(id, 10), name: stateEventName, data: data})
+	return eventFields{id: strconv.FormatUint(id, 10), name: stateEventName, data: data}
 }
 
-// peopleEvent tells a subscriber the number of people online.
-func peopleEvent(id uint64, people int) *sse.Event {
-	return newEvent(eventFields{id: strconv.FormatUint(id, 10), name: peopleEventName, data: strconv.Itoa(people)})
+// peopleFields tells a subscriber the number of people online.
+func peopleFields(id uint64, people int) eventFields {
+	return eventFields{id: strconv.FormatUint(id, 10), name: peopleEventName, data: strconv.Itoa(people)}
 }
 
 // userPayload is the data of a user event, as the contract spells it.
@@ -96,10 +101,10 @@ type userPayload struct {
 	PeopleCount int    `json:"people_count"`
 }
 
-// userEvent announces that someone came online or went offline, with the
+// userFields announces that someone came online or went offline, with the
 // counts of the same cycle. JSON escapes every newline, so the data stays
 // one line.
-func userEvent(id uint64, t transition, users, people int) *sse.Event {
+func userFields(id uint64, t transition, users, people int) eventFields {
 	data, _ := json.Marshal(userPayload{
 		Login:       t.Login,
 		Name:        t.Name,
@@ -108,5 +113,42 @@ func userEvent(id uint64, t transition, users, people int) *sse.Event {
 		UserCount:   users,
 		PeopleCount: people,
 	})
-	return newEvent(eventFields{id: strconv.FormatUint(id, 10), name: userEventName, data: string(data)})
+	return eventFields{id: strconv.FormatUint(id, 10), name: userEventName, data: string(data)}
+}
+
+// cycleEvent is one r3labs event that puts every event of parts on the
+// wire, in order, each with its own id: the publish rate is bounded in
+// r3labs events (see broadcast.go), so a cycle costs one however many
+// people it announces. r3labs writes an event as "id:", "data:", "event:",
+// "retry:" lines and a blank line; the data of the first part goes on to
+// the first part's own name and retry, a blank line, and every further
+// part but the last whole, ending with the last part's id and data, whose
+// name and retry r3labs then writes. Every value is one line (numbers,
+// JSON), so nothing in them can start a field. The first id is the
+// r3labs event's, which is what a subscriber's filter reads.
+func cycleEvent(parts []eventFields) *sse.Event {
+	if len(parts) == 1 {
+		return newEvent(parts[0])
+	}
+	var data []byte
+	for i, f := range parts {
+		if i > 0 {
+			data = append(data, "id: "...)
+			data = append(data, f.id...)
+			data = append(data, "\ndata: "...)
+		}
+		data = append(data, f.data...)
+		if i == len(parts)-1 {
+			break
+		}
+		data = append(data, "\nevent: "...)
+		data = append(data, f.name...)
+		if f.retry != "" {
+			data = append(data, "\nretry: "...)
+			data = append(data, f.retry...)
+		}
+		data = append(data, "\n\n"...)
+	}
+	last := parts[len(parts)-1]
+	return newEvent(eventFields{id: parts[0].id, name: last.name, data: string(data), retry: last.retry})
 }

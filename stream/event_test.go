@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bufio"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/r3labs/sse/v2"
+
+	"github.com/headcount/headcount/internal/ssetest"
 )
 
 // TestEventsNeverEmpty guards trap 2: r3labs ends a stream on an event
@@ -77,5 +80,65 @@ func TestEmptyEventDisconnects(t *testing.T) {
 	case <-unsubscribed:
 	case <-time.After(waitLong):
 		t.Fatal("r3labs never deregistered the subscriber")
+	}
+}
+
+// TestCycleEvent writes one cycle's events as one r3labs event, through
+// r3labs itself, and reads them back as an EventSource would: every part
+// in order, each with its own id, name, data and retry.
+func TestCycleEvent(t *testing.T) {
+	parts := []eventFields{
+		userFields(7, transition{PersonStreams: PersonStreams{Person: Person{ID: "1", Login: "ada"}}, Connected: true}, 3, 2),
+		countFields(8, 3, 2*time.Second),
+		peopleFields(9, 2),
+	}
+	s := sse.New()
+	s.AutoReplay, s.AutoStream = false, false
+	s.CreateStream(sharedStream)
+	defer s.Close()
+	w := newMemWriter()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.ServeHTTP(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/?stream="+sharedStream, nil))
+	}()
+	// Registered once r3labs has flushed the head; publish until it took.
+	if !eventually(waitLong, func() bool {
+		select {
+		case <-w.flushed:
+			return true
+		default:
+			return false
+		}
+	}) {
+		t.Fatal("r3labs never flushed the response head")
+	}
+	s.Publish(sharedStream, cycleEvent(parts))
+	if !w.waitFor(waitLong, "data: 2\n") {
+		t.Fatalf("r3labs wrote %q", w.String())
+	}
+	cancel()
+	<-done
+
+	var p ssetest.Parser
+	var got []ssetest.Event
+	for line := range strings.SplitSeq(w.String(), "\n") {
+		if ev, ok := p.Line(line); ok {
+			got = append(got, ev)
+		}
+	}
+	want := []ssetest.Event{
+		{ID: "7", Event: userEventName, Data: parts[0].data},
+		{ID: "8", Event: countEventName, Data: "3", Retry: "2000"},
+		{ID: "9", Event: peopleEventName, Data: "2"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("read %d events %+v from %q, want %d", len(got), got, w.String(), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
+		}
 	}
 }

@@ -73,8 +73,9 @@ func TestFirstEventCountsTheSubscriber(t *testing.T) {
 }
 
 // TestFirstEventWaitsForRegistration: until r3labs has registered a
-// subscriber with its stream, events published there are lost, so the
-// hub must not count a count event as sent before then.
+// subscriber with the shared stream, events published there miss it, so
+// the hub must not count it before then, and its first event must be a
+// count published after it was registered.
 func TestFirstEventWaitsForRegistration(t *testing.T) {
 	counter := newGatedCounter()
 	close(counter.release)
@@ -96,17 +97,21 @@ func TestFirstEventWaitsForRegistration(t *testing.T) {
 		<-served
 	}()
 
-	// The join's cycle runs while the subscriber cannot receive; a second
-	// cycle's Store proves the first one has finished publishing.
-	if n := counter.nextStore(t); n != 1 {
-		t.Fatalf("Store got local %d, want 1", n)
-	}
+	// A cycle while the subscriber cannot receive does not count it.
 	counter.changes <- struct{}{}
-	counter.nextStore(t)
+	if n := counter.nextStore(t); n != 0 {
+		t.Fatalf("Store got local %d while the subscriber was unregistered, want 0", n)
+	}
 	close(proceed)
-
+	// Its registration brings the cycle that counts it.
+	if n := counter.nextStore(t); n != 1 {
+		t.Fatalf("Store got local %d after the registration, want 1", n)
+	}
 	if !w.waitFor(waitLong, "data: 1\n") {
 		t.Fatalf("the subscriber never got its first count; it got %q", w.String())
+	}
+	if strings.Contains(w.String(), "data: 0") {
+		t.Errorf("the subscriber was sent a count that does not count it: %q", w.String())
 	}
 }
 

@@ -2,19 +2,19 @@
 // who is online, and the fan-out of "user count", "people count" and
 // "user" events over Server-Sent Events.
 //
-// The SSE wire is written by github.com/r3labs/sse/v2, used so that its
-// known traps cannot bite: every subscriber has its own r3labs stream (one
-// stalled client cannot block another's events, and removal is O(1)),
-// events are only ever published with TryPublish, no event is empty, no
-// r3labs callback or replay log is used, and Close ends every stream before
-// closing the r3labs server.
+// The SSE wire is written by github.com/r3labs/sse/v2. Every subscriber
+// joins one shared r3labs stream, into which only the broadcaster
+// publishes, at a bounded rate (see broadcast.go); a subscriber is one
+// type (subscriber.go) whose life and delivery fit in one file. The
+// invariants and r3labs' traps are written down in docs/design.md.
 package stream
 
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
-	"strconv"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,108 +22,122 @@ import (
 	"github.com/r3labs/sse/v2"
 )
 
-// streamBufferSize is the number of events an r3labs stream queues before
-// TryPublish refuses more: a cycle's hand-out (sendBudget) and room for a
-// heartbeat, since the hub publishes a hand-out faster than the stream's
-// goroutine moves it on; small, because only the latest state matters.
-const streamBufferSize = sendBudget + 8
+// sharedStream is the id of the one r3labs stream every subscriber joins.
+const sharedStream = "all"
 
 // Hub tracks the subscribers of this instance, keeps the count and sends
 // every subscriber the count whenever it changes.
 type Hub struct {
 	cfg      Config
 	counter  Counter
-	limiter  Limiter // nil: the per-user limit is this instance's alone
 	presence *presence
+	limiter  Limiter // nil: the per-user limit is this instance's alone
 	sse      *sse.Server
 	stats    liveStats
 	// global and people are the counts of the latest broadcast: what
 	// subscribers were last told. Only the broadcaster writes them.
 	global atomic.Int64
 	people atomic.Int64
+	// head is the first id of the latest r3labs event published (a cycle's
+	// events travel as one); published counts those events, and firstIDs
+	// holds the first id of each of the latest, by published modulo its
+	// size: a subscriber writing an event far behind is too slow and is
+	// dropped (subscriber.go).
+	head      atomic.Uint64
+	published atomic.Uint64
+	firstIDs  [subscriberBuffer]atomic.Uint64
+	// delivered counts the subscribers that have written the event whose
+	// first id is measured (the latest cycle's for everyone), and
+	// deliveredAt (Unix nanoseconds) is when the latest did: how the
+	// broadcaster measures what a broadcast costs (broadcast.go).
+	measured atomic.Uint64
+	// shared is the first id of the latest event for everyone streaming.
+	shared      atomic.Uint64
+	delivered   atomic.Int64
+	deliveredAt atomic.Int64
+	// request is what r3labs is handed for every subscriber, with the
+	// subscriber's context: the shared stream, no client header.
+	request *http.Request
 
 	// dirty has one slot: a signal that the count or the set of registered
 	// subscribers changed and the broadcaster should run a cycle.
 	dirty chan struct{}
-	// stop ends the broadcaster and heartbeat goroutines; workers waits for them.
+	// stop ends the broadcaster goroutine; workers waits for it.
 	stop     chan struct{}
 	stopOnce sync.Once
 	workers  sync.WaitGroup
 	sseOnce  sync.Once
 
-	mu     sync.Mutex
-	subs   map[uint64]*subscriber
-	lastID uint64
-	closed bool
-	// drained is closed once the hub is closed and every Serve has left.
+	mu      sync.Mutex
+	subs    map[*subscriber]struct{} // admitted and not yet gone
+	perUser map[string]int
+	// registered counts the subscribers r3labs has registered with the
+	// shared stream: the local count. newcomers are those registered since
+	// the broadcaster last read it; their first event is the next cycle's.
+	registered int
+	newcomers  []*subscriber
+	closed     bool
+	// drained is closed once the hub is closed and every subscriber has left.
 	drained chan struct{}
 }
 
-// NewHub returns a Hub serving with cfg and starts its broadcaster and
-// heartbeat goroutines; Close stops them.
+// NewHub returns a Hub serving with cfg and starts its broadcaster; Close
+// stops it.
 func NewHub(cfg Config) *Hub {
 	cfg = cfg.withDefaults()
 	s := sse.New()
 	s.AutoReplay = false
 	s.AutoStream = false
-	s.BufferSize = streamBufferSize
+	s.BufferSize = subscriberBuffer
 	s.Headers = map[string]string{"X-Accel-Buffering": "no"}
+	s.CreateStream(sharedStream)
 
 	roster, _ := cfg.Counter.(Roster)
 	limiter, _ := cfg.Counter.(Limiter)
 	h := &Hub{
 		cfg:      cfg,
 		counter:  cfg.Counter,
-		limiter:  limiter,
 		presence: newPresence(roster, cfg.LeaveGrace),
+		limiter:  limiter,
 		sse:      s,
+		request:  &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/events", RawQuery: "stream=" + sharedStream}},
 		dirty:    make(chan struct{}, 1),
 		stop:     make(chan struct{}),
-		subs:     make(map[uint64]*subscriber),
+		subs:     make(map[*subscriber]struct{}),
+		perUser:  make(map[string]int),
 		drained:  make(chan struct{}),
 	}
-	h.workers.Add(2)
+	h.workers.Add(1)
 	go h.runBroadcaster()
-	go h.runHeartbeat()
 	return h
 }
 
 // Serve streams the counts and announcements to one subscriber held by
-// person p (p.ID names them; the profile is what others are shown), and returns
-// when the stream ends (the client leaves, a write times out, or the hub
-// closes). It returns ErrClosed, ErrInstanceLimit or ErrUserLimit without
-// writing anything to w when it refuses the stream; the caller then writes
-// the status.
+// person p (p.ID names them; the profile is what others are shown). It
+// returns ErrClosed, ErrInstanceLimit or ErrUserLimit without writing
+// anything to w when it refuses the stream; the caller then writes the
+// status.
+//
+// An HTTP/1.1 connection is taken over (hijacked): the hub writes the
+// response itself, notices the client leaving by reading the connection,
+// and closes it when the stream ends. Anything else (HTTP/2, a writer
+// that cannot be hijacked) is served through w. Either way Serve returns
+// when the stream ends: the client leaves, a write fails or times out, the
+// hub closes, or r's context is done (a revoked session).
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-
-	sub := &subscriber{person: p, cancel: cancel}
-	sub.w = newResponseWriter(w, r, h.cfg.WriteTimeout, &h.stats, func() { h.markRegistered(sub) }, h.signal)
-	if err := h.join(r.Context(), sub); err != nil {
+	sub, err := h.join(r.Context(), p)
+	if err != nil {
 		return err
 	}
-	h.sse.CreateStream(sub.stream)
-	defer func() {
-		cancel()
-		// ServeHTTP has returned, so r3labs' context watcher has already
-		// deregistered the subscriber: removing the stream leaks nothing.
-		h.sse.RemoveStream(sub.stream)
-		h.leave(sub)
-		h.release(sub)
-	}()
-
-	// The client's own ?stream= and Last-Event-ID mean nothing here: one
-	// would pick another subscriber's stream (or answer 500), the other
-	// asks for a replay that does not exist (or answers 400 when garbage).
-	r2 := r.Clone(ctx)
-	r2.URL.RawQuery = "stream=" + sub.stream
-	r2.Header.Del("Last-Event-ID")
-
-	sub.w.clearDeadline()
-	h.sse.ServeHTTP(sub.w, r2)
-	// Give net/http's closing write of the response the same bounded time.
-	sub.w.armDeadline()
+	if r.ProtoAtLeast(1, 1) && r.ProtoMajor == 1 {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			// What middleware put in the head (security headers) still goes out.
+			sub.takeOver(conn, w.Header().Clone())
+			sub.serveConn()
+			return nil
+		}
+	}
+	sub.serveResponse(w, r)
 	return nil
 }
 
@@ -131,95 +145,94 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
 // holds to its local limit.
 const limiterTimeout = time.Second
 
-// join admits sub unless a limit or the hub's closing refuses it. With a
-// Limiter, the per-user limit is checked across every instance first,
-// outside the hub's lock (it is a round trip).
-func (h *Hub) join(ctx context.Context, sub *subscriber) error {
-	if err := h.admit(sub); err != nil {
-		return err
+// join admits a stream of p unless a limit or the hub's closing refuses
+// it. With a Limiter, the per-user limit is checked across every instance
+// first, outside the hub's lock (it is a round trip).
+func (h *Hub) join(ctx context.Context, p Person) (*subscriber, error) {
+	if _, err := h.admit(ctx, p, false); err != nil {
+		return nil, err
 	}
+	reserved := false
 	if h.limiter != nil && h.cfg.MaxStreamsPerUser > 0 {
 		ctx, cancel := context.WithTimeout(ctx, limiterTimeout)
-		err := h.limiter.Acquire(ctx, sub.person, h.cfg.MaxStreamsPerUser)
+		err := h.limiter.Acquire(ctx, p, h.cfg.MaxStreamsPerUser)
 		cancel()
 		if errors.Is(err, ErrUserLimit) {
 			h.stats.refusedUserLimit.Add(1)
-			return ErrUserLimit
+			return nil, ErrUserLimit
 		}
-		sub.reserved = true
+		reserved = true
 	}
-	if err := h.register(sub); err != nil {
-		h.release(sub)
-		return err
+	// Again: the hub may have closed, or filled, while the Limiter answered.
+	sub, err := h.admit(ctx, p, true)
+	if err != nil {
+		if reserved {
+			h.limiter.Release(p)
+		}
+		return nil, err
 	}
-	return nil
+	sub.reserved = reserved
+	return sub, nil
 }
 
-// release gives sub's reservation back to the Limiter, if it had one.
-func (h *Hub) release(sub *subscriber) {
-	if sub.reserved {
-		sub.reserved = false
-		h.limiter.Release(sub.person)
-	}
-}
-
-// admit checks sub against the hub's state and limits, without taking it in.
-func (h *Hub) admit(sub *subscriber) error {
+// admit checks a stream of p against the hub's state and limits and, with
+// take, takes it in: a new subscriber counted against the limits, with a
+// context of its own under ctx (the request's).
+func (h *Hub) admit(ctx context.Context, p Person, take bool) (*subscriber, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.refusal(sub)
-}
-
-// refusal is why sub cannot join now, or nil; h.mu is held.
-func (h *Hub) refusal(sub *subscriber) error {
 	switch {
 	case h.closed:
 		h.stats.refusedClosed.Add(1)
-		return ErrClosed
+		return nil, ErrClosed
 	case h.cfg.MaxStreams > 0 && len(h.subs) >= h.cfg.MaxStreams:
 		h.stats.refusedInstanceLimit.Add(1)
-		return ErrInstanceLimit
-	case h.cfg.MaxStreamsPerUser > 0 && h.presence.streams(sub.person.ID) >= h.cfg.MaxStreamsPerUser:
+		return nil, ErrInstanceLimit
+	case h.cfg.MaxStreamsPerUser > 0 && h.perUser[p.ID] >= h.cfg.MaxStreamsPerUser:
 		h.stats.refusedUserLimit.Add(1)
-		return ErrUserLimit
+		return nil, ErrUserLimit
+	case !take:
+		return nil, nil
 	}
-	return nil
-}
-
-// register takes sub in, checking again (the hub may have closed, or
-// filled, while the Limiter answered).
-func (h *Hub) register(sub *subscriber) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err := h.refusal(sub); err != nil {
-		return err
-	}
-	h.lastID++
-	sub.id = h.lastID
-	sub.stream = "s" + strconv.FormatUint(sub.id, 10)
-	h.subs[sub.id] = sub
-	h.presence.join(sub.person)
+	ctx, cancel := context.WithCancel(ctx)
+	sub := &subscriber{hub: h, person: p, ctx: ctx, cancel: cancel}
+	sub.from.Store(math.MaxUint64)
+	h.subs[sub] = struct{}{}
+	h.perUser[p.ID]++
 	h.stats.subscribers.Store(int64(len(h.subs)))
 	h.stats.opened.Add(1)
-	h.signal()
-	return nil
+	return sub, nil
 }
 
-// markRegistered records that sub can now receive events, so the
-// broadcaster sends it the current count.
-func (h *Hub) markRegistered(sub *subscriber) {
+// register counts sub in: r3labs has just registered it with the shared
+// stream, so every event published from now on reaches it.
+func (h *Hub) register(sub *subscriber) {
 	h.mu.Lock()
 	sub.registered = true
+	h.registered++
+	h.newcomers = append(h.newcomers, sub)
+	h.presence.join(sub.person)
 	h.mu.Unlock()
 	h.signal()
 }
 
-// leave forgets sub; the count goes down.
+// leave forgets sub, whose stream has ended; the count goes down.
 func (h *Hub) leave(sub *subscriber) {
+	if sub.reserved {
+		h.limiter.Release(sub.person)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.subs, sub.id)
-	h.presence.leave(sub.person.ID)
+	delete(h.subs, sub)
+	if n := h.perUser[sub.person.ID] - 1; n > 0 {
+		h.perUser[sub.person.ID] = n
+	} else {
+		delete(h.perUser, sub.person.ID)
+	}
+	if sub.registered {
+		h.registered--
+		h.presence.leave(sub.person.ID)
+	}
 	h.stats.subscribers.Store(int64(len(h.subs)))
 	h.stats.closed.Add(1)
 	if h.closed && len(h.subs) == 0 {
@@ -283,15 +296,15 @@ func (h *Hub) Ready(ctx context.Context) error {
 // writes of clients that do not read fail at once.
 const closeGrace = 500 * time.Millisecond
 
-// Close ends every stream, waits for their Serve calls to return and stops
-// the hub's goroutines. New streams are refused with ErrClosed from the
-// start. Each stream's request context is cancelled first, so it ends with
-// a clean end of response; a stream still blocked on a client that does not
-// read after closeGrace has its writes failed at once. If ctx ends first,
-// Close still stops the hub's goroutines and returns ctx.Err(); the
-// streams, already told to end, finish on their own and calling Close again
-// waits for them. Close is safe to call more than once and from several
-// goroutines.
+// Close ends every stream, waits until every subscriber has left (its
+// connection closed, when the hub had taken it over) and stops the
+// broadcaster. New streams are refused with ErrClosed from the start.
+// Each stream's context is cancelled first, so it ends with a clean end of
+// response; a stream still blocked on a client that does not read after
+// closeGrace has its writes failed at once. If ctx ends first, Close still
+// stops the broadcaster and returns ctx.Err(); the streams, already told
+// to end, finish on their own and calling Close again waits for them.
+// Close is safe to call more than once and from several goroutines.
 func (h *Hub) Close(ctx context.Context) error {
 	h.mu.Lock()
 	if !h.closed {
@@ -299,9 +312,8 @@ func (h *Hub) Close(ctx context.Context) error {
 		if len(h.subs) == 0 {
 			close(h.drained)
 		}
-		// Under the lock, so no subscriber's Serve has returned yet.
-		for _, sub := range h.subs {
-			sub.cancel()
+		for sub := range h.subs {
+			sub.stop()
 		}
 	}
 	h.mu.Unlock()
@@ -315,7 +327,7 @@ func (h *Hub) Close(ctx context.Context) error {
 		err = ctx.Err()
 	case <-grace.C:
 		h.mu.Lock()
-		for _, sub := range h.subs {
+		for sub := range h.subs {
 			sub.end()
 		}
 		h.mu.Unlock()
@@ -333,8 +345,8 @@ func (h *Hub) Close(ctx context.Context) error {
 		return err
 	}
 	h.sseOnce.Do(func() {
-		// Every stream is removed by now, so r3labs has no subscriber whose
-		// watcher goroutine could block on a closed stream.
+		// Every subscriber has left, so r3labs has deregistered them all and
+		// no context watcher of theirs can block on the closed stream.
 		h.sse.Close()
 	})
 	return nil

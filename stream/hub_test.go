@@ -54,7 +54,7 @@ func TestWireFormat(t *testing.T) {
 		}
 	}
 	// No replay log grows behind the stream (r3labs' AutoReplay is off).
-	if log := s.hub.sse.CreateStream("s1").Eventlog; len(log) != 0 {
+	if log := s.hub.sse.CreateStream(sharedStream).Eventlog; len(log) != 0 {
 		t.Errorf("r3labs kept %d events for replay", len(log))
 	}
 	bEvents, _ := b.snapshot()
@@ -92,17 +92,6 @@ func TestTwoUsersTwoTabs(t *testing.T) {
 	bob1.reset() // the network drops: RST
 	open = []*sseClient{alice2}
 	expectAll(1)
-
-	// A leaver's r3labs stream is removed before its leave is counted, so
-	// the count seen above proves these are gone for good.
-	for _, c := range []struct {
-		stream string
-		exists bool
-	}{{"s1", false}, {"s2", true}, {"s3", false}} {
-		if got := s.hub.sse.StreamExists(c.stream); got != c.exists {
-			t.Errorf("r3labs stream %s exists = %v, want %v", c.stream, got, c.exists)
-		}
-	}
 
 	var seen = map[uint64]string{}
 	for name, c := range map[string]*sseClient{"alice1": alice1, "alice2": alice2, "bob1": bob1} {
@@ -188,14 +177,13 @@ func TestClientStreamAndLastEventIDIgnored(t *testing.T) {
 	watcher := mustDial(t, s.addr(), "alice", dialOptions{})
 	watcher.waitLatest(t, 1, waitLong)
 	watcherEvents, _ := watcher.snapshot()
-	watcherStream := "stream=s1"
 
 	cases := []dialOptions{
 		{query: "stream=other"},
-		{query: watcherStream}, // another subscriber's stream: must not join it
+		{query: "stream=" + sharedStream},
 		{query: "stream="},
 		{headers: map[string]string{"Last-Event-ID": "abc"}},
-		{headers: map[string]string{"Last-Event-ID": watcherEvents[0].ID}, query: "stream=s1&x=%zz"},
+		{headers: map[string]string{"Last-Event-ID": watcherEvents[0].ID}, query: "stream=all&x=%zz"},
 	}
 	for i, opt := range cases {
 		c, err := dialStream(t, s.addr(), "bob", opt)
@@ -207,22 +195,14 @@ func TestClientStreamAndLastEventIDIgnored(t *testing.T) {
 		}
 		c.waitLatest(t, 2, waitLong)
 		watcher.waitLatest(t, 2, waitLong)
-		// The only streams r3labs knows are the two subscribers' own.
-		s.hub.mu.Lock()
-		var ids []string
-		for _, sub := range s.hub.subs {
-			ids = append(ids, sub.stream)
-		}
-		s.hub.mu.Unlock()
-		for _, name := range []string{"other", "", "s0"} {
+		// The only stream r3labs knows is the shared one.
+		for _, name := range []string{"other", "", "s1"} {
 			if s.hub.sse.StreamExists(name) {
 				t.Errorf("case %d: r3labs has a stream %q", i, name)
 			}
 		}
-		for _, id := range ids {
-			if !s.hub.sse.StreamExists(id) {
-				t.Errorf("case %d: subscriber stream %s missing", i, id)
-			}
+		if !s.hub.sse.StreamExists(sharedStream) {
+			t.Errorf("case %d: the shared stream is missing", i)
 		}
 		c.waitUntil(waitLong, func(c *sseClient) bool { return c.latestOf(peopleEventName) == 2 })
 		events, _ := c.snapshot()

@@ -28,6 +28,10 @@ func testPerson(id string) Person { return Person{ID: id, Login: id} }
 // take it from the session instead.
 const userHeader = "X-Test-User"
 
+// padHeader asks the test server for a response head padded to about
+// that many bytes.
+const padHeader = "X-Test-Pad"
+
 // testServer is a Hub served over real TCP by httptest.
 type testServer struct {
 	hub     *Hub
@@ -61,6 +65,11 @@ func newTestServer(t testing.TB, cfg Config, setup ...func(*httptest.Server)) *t
 func (s *testServer) serveEvents(w http.ResponseWriter, r *http.Request) {
 	s.serving.Add(1)
 	defer s.serving.Add(-1)
+	if n, _ := strconv.Atoi(r.Header.Get(padHeader)); n > 0 {
+		// As middleware sets headers before the stream: a head this long
+		// does not fit in the socket buffers of a client that never reads.
+		w.Header().Set("X-Pad", strings.Repeat("p", n))
+	}
 	err := s.hub.Serve(w, r, testPerson(r.Header.Get(userHeader)))
 	switch {
 	case errors.Is(err, ErrUserLimit), errors.Is(err, ErrInstanceLimit):
@@ -100,6 +109,7 @@ type dialOptions struct {
 	headers map[string]string // extra request headers
 	query   string            // raw query of /events
 	noRead  bool              // do not read the body until startReading (a stuck client)
+	noHead  bool              // do not even read the response head: return once the request is sent
 }
 
 // dialStream opens GET /events as user and reads the response head. A 200
@@ -140,25 +150,40 @@ func dialStream(t testing.TB, addr, user string, opt dialOptions) (*sseClient, e
 		conn.Close()
 		return nil, err
 	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
-	if err != nil {
-		conn.Close()
-		return nil, err
+	c := &sseClient{conn: conn, done: make(chan struct{}), update: make(chan struct{}, 1)}
+	if opt.noHead {
+		_ = conn.SetDeadline(time.Time{})
+		t.Cleanup(c.close)
+		return c, nil
 	}
-	_ = conn.SetDeadline(time.Time{})
-	c := &sseClient{conn: conn, resp: resp, done: make(chan struct{}), update: make(chan struct{}, 1)}
+	return c, c.readHead(t, opt)
+}
+
+// readHead reads the response head of a stream dialled with noHead (or
+// by dialStream), and starts reading the events unless opt.noRead.
+func (c *sseClient) readHead(t testing.TB, opt dialOptions) error {
+	t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c.conn), &http.Request{Method: http.MethodGet})
+	if err != nil {
+		c.conn.Close()
+		return err
+	}
+	_ = c.conn.SetDeadline(time.Time{})
+	c.resp = resp
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		conn.Close()
+		c.conn.Close()
 		close(c.done)
-		return c, nil
+		return nil
 	}
 	if !opt.noRead {
 		c.startReading()
 	}
-	t.Cleanup(c.close)
-	return c, nil
+	if !opt.noHead {
+		t.Cleanup(c.close)
+	}
+	return nil
 }
 
 // mustDial is dialStream that fails the test on error or a non-200 answer.
@@ -260,6 +285,17 @@ func (c *sseClient) latestOf(name string) int {
 		return n
 	}
 	return -1
+}
+
+// latestID is the id of the latest event, or 0.
+func (c *sseClient) latestID() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.events) == 0 {
+		return 0
+	}
+	id, _ := strconv.ParseUint(c.events[len(c.events)-1].ID, 10, 64)
+	return id
 }
 
 // waitUntil polls cond whenever something is read, until it holds or

@@ -22,7 +22,8 @@ type Stats struct {
 	RefusedInstanceLimit uint64
 	// RefusedClosed counts streams refused with ErrClosed.
 	RefusedClosed uint64
-	// Broadcasts counts changes of the global count sent out (the event id).
+	// Broadcasts counts count events published (the event id): changes
+	// of the global count, and repeats for subscribers waiting for their first.
 	Broadcasts uint64
 	// EventsSent counts events (counts and heartbeats) written and flushed
 	// to a connection without error: handed to the kernel, not necessarily
@@ -30,9 +31,9 @@ type Stats struct {
 	EventsSent uint64
 	// HeartbeatFailures counts heartbeat comments whose write or flush failed.
 	HeartbeatFailures uint64
-	// Skipped counts count events held back from a subscriber that had not
-	// yet written its previous event (a slow or stuck client) or whose
-	// buffer was full; it gets the latest count once it has caught up.
+	// Skipped counts events the shared stream refused because its queue
+	// was full (its relay loop stalled); the bound on the publish rate is
+	// there to keep it at zero. A refused count is published again.
 	Skipped uint64
 	// Partial is true while the Counter can only give this instance's best
 	// knowledge of the global count (its shared back end is unavailable).

@@ -1,33 +1,382 @@
 package stream
 
-import "context"
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// A subscriber's life, start to end:
+//
+//  1. Hub.admit counts it against the limits and gives it its own context.
+//  2. Hub.Serve takes an HTTP/1.1 connection over from net/http (hijack):
+//     net/http's writers are out of the way, serveConn writes the response
+//     itself, and readConn beside it notices the client leaving. Anything
+//     else (HTTP/2) is served by serveResponse through the ResponseWriter.
+//  3. Either way r3labs' ServeHTTP serves it, writing to the subscriber
+//     itself: the subscriber is the http.ResponseWriter r3labs writes to.
+//     r3labs registers it with the shared stream and then calls
+//     WriteHeader(200): from that moment every event published reaches it,
+//     so WriteHeader counts it in (Hub.register).
+//  4. Every event r3labs writes passes through Write and Flush: written to
+//     the connection within a deadline, or dropped if it is older than the
+//     subscriber (its id below from). The first event it lets through is
+//     the first count that counts this subscriber in.
+//  5. A failed or timed-out write, the client closing, or the hub closing
+//     cancels the context; r3labs deregisters it and ServeHTTP returns;
+//     the hub writes the end of the response, closes a hijacked
+//     connection, and Hub.leave counts it out.
+
+const (
+	// subscriberBuffer is the depth of r3labs' event queues: the shared
+	// stream's own, and (fixed by r3labs) each subscriber's channel.
+	subscriberBuffer = 64
+	// maxLag is how far (in published events) a subscriber may fall
+	// behind the head before it is dropped: a client that reads, but
+	// slower than events come, would otherwise fill its 64-slot channel
+	// and stall the shared stream for everyone.
+	maxLag = 32
+	// endTimeout bounds the write of a hijacked response's last chunk.
+	endTimeout = time.Second
+	// chunkRoom is the space kept in front of an event for its chunk-size
+	// line ("ffff\r\n").
+	chunkRoom = 6
+)
 
 // subscriber is one open stream: one GET /events response.
 type subscriber struct {
-	id     uint64 // join order; also names the r3labs stream
-	stream string // the r3labs stream id, "s<id>"
+	hub    *Hub
 	person Person
-	cancel context.CancelFunc // ends the stream's request context
-	w      *responseWriter
 	// reserved: the Limiter let this stream in and must be told it ended.
-	// Only the stream's own goroutine touches it.
 	reserved bool
-
-	// registered is set, under Hub.mu, once r3labs has registered the
-	// subscriber with its stream, so published events reach it.
+	ctx      context.Context
+	cancel   context.CancelFunc // ends the stream
+	// from is the least event id this subscriber may be sent: none (the
+	// maximum) until the broadcaster reads a count that includes it, then
+	// the id of that cycle's first event. Events before it are dropped.
+	from atomic.Uint64
+	// registered is set, under Hub.mu, once r3labs has registered it.
 	registered bool
 
-	// sent is the id of the last event handed to the stream (0: none yet),
-	// cursor the id of the last event log entry it accounted for. Only
-	// the broadcaster goroutine touches them.
-	sent   uint64
-	cursor uint64
+	// The connection: conn when hijacked, else w (and rc on w).
+	conn   net.Conn
+	header http.Header // hijacked: the response head, until written
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	// readerDone is closed when readConn has returned (hijacked only).
+	readerDone chan struct{}
+
+	// ending is set by end: from then on every deadline is in the past.
+	ending atomic.Bool
+
+	// The rest belongs to the goroutine serving the stream.
+	head        []byte    // hijacked: the response head, not yet written
+	event       []byte    // hijacked: the event being written, after chunkRoom
+	armedAt     time.Time // when the write deadline was last moved
+	noDeadlines bool      // the writer takes no deadlines (a test recorder)
+	// idleDisarm is set for HTTP/2 streams, whose write deadline is a
+	// timer that resets the stream when it fires, writing or not: over
+	// HTTP/1.1 a deadline that passes while nothing is written does
+	// nothing. So an HTTP/2 stream drops its deadline after every flush,
+	// or every stream quieter than WriteTimeout would be cut.
+	idleDisarm bool
+	started    bool   // an event has been let through
+	writing    bool   // a Write happened since the last Flush
+	skip       bool   // the event being written is dropped
+	eventID    uint64 // id of the event being written, 0 for a heartbeat
+	comment    bool   // the event being written is a heartbeat
+	failed     bool   // a write failed: the stream is ending
 }
 
-// end stops the stream from outside its goroutine: the request context is
-// cancelled (r3labs deregisters the subscriber and ServeHTTP returns) and a
-// write blocked on a client that does not read fails at once.
+// takeOver makes the subscriber the owner of conn, hijacked from net/http,
+// with header as the start of its response head.
+func (s *subscriber) takeOver(conn net.Conn, header http.Header) {
+	// A read deadline the server set for requests would end readConn.
+	_ = conn.SetReadDeadline(time.Time{})
+	s.hub.mu.Lock() // end may look at conn from another goroutine
+	s.conn = conn
+	s.hub.mu.Unlock()
+	s.header = header
+	s.readerDone = make(chan struct{})
+}
+
+// serveConn serves a hijacked connection until the stream ends, then
+// closes it.
+func (s *subscriber) serveConn() {
+	go s.readConn()
+	s.hub.sse.ServeHTTP(s, s.hub.request.WithContext(s.ctx))
+	if !s.failed && s.head == nil && !s.ending.Load() {
+		// The end of the chunked body: the client sees a finished response.
+		_ = s.conn.SetWriteDeadline(time.Now().Add(endTimeout))
+		_, _ = s.conn.Write([]byte("0\r\n\r\n"))
+	}
+	s.conn.Close()
+	<-s.readerDone
+	s.cancel()
+	s.hub.leave(s)
+}
+
+// readConn waits for the client to close (or the network to fail) and
+// then ends the stream. An SSE client sends nothing after its request;
+// anything it does send is discarded.
+func (s *subscriber) readConn() {
+	defer close(s.readerDone)
+	var buf [16]byte
+	for {
+		if _, err := s.conn.Read(buf[:]); err != nil {
+			s.cancel()
+			return
+		}
+	}
+}
+
+// serveResponse serves the stream through w, on the caller's goroutine,
+// until it ends.
+func (s *subscriber) serveResponse(w http.ResponseWriter, r *http.Request) {
+	s.idleDisarm = r.ProtoMajor >= 2
+	s.hub.mu.Lock() // end may look at rc from another goroutine
+	s.w = w
+	s.rc = http.NewResponseController(errorReporting(w))
+	s.hub.mu.Unlock()
+	// The server's WriteTimeout is for pages; the stream arms its own.
+	s.setDeadline(time.Time{})
+	s.hub.sse.ServeHTTP(s, s.hub.request.WithContext(s.ctx))
+	// Give net/http's closing write of the response the same bounded time.
+	s.armedAt = time.Time{}
+	s.armDeadline()
+	s.cancel()
+	s.hub.leave(s)
+}
+
+// errorReporting returns the writer under w that reports flush errors.
+// Middleware writers such as Echo's Response implement Flush without
+// FlushError and drop the error, which would hide every failed write from
+// the stream (and from its metrics); the writer they wrap, net/http's own,
+// reports it. Writes still go through w, so its bookkeeping stays right.
+func errorReporting(w http.ResponseWriter) http.ResponseWriter {
+	for inner := w; ; {
+		if _, ok := inner.(interface{ FlushError() error }); ok {
+			return inner
+		}
+		u, ok := inner.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		inner = u.Unwrap()
+	}
+}
+
+// Header is the response head r3labs fills in before WriteHeader.
+func (s *subscriber) Header() http.Header {
+	switch {
+	case s.w != nil:
+		return s.w.Header()
+	case s.header == nil:
+		s.header = http.Header{}
+	}
+	return s.header
+}
+
+// WriteHeader starts the response. r3labs calls it right after it has
+// registered the subscriber with the shared stream, so this is the moment
+// the subscriber is counted in.
+func (s *subscriber) WriteHeader(code int) {
+	if s.w != nil {
+		s.w.WriteHeader(code)
+	} else {
+		s.head = appendHead(s.head, code, s.header)
+		s.header = nil
+	}
+	if code == http.StatusOK {
+		s.hub.register(s)
+	}
+}
+
+// appendHead appends an HTTP/1.1 response head with a chunked body.
+func appendHead(b []byte, code int, h http.Header) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	b = append(b, "\r\n"...)
+	h.Del("Content-Length")
+	h.Set("Transfer-Encoding", "chunked")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	var buf bytes.Buffer
+	_ = h.Write(&buf)
+	b = append(b, buf.Bytes()...)
+	return append(b, "\r\n"...)
+}
+
+// Write takes one piece of an event; r3labs writes each field separately
+// and then flushes the event. The first piece decides whether the event
+// goes out at all.
+func (s *subscriber) Write(p []byte) (int, error) {
+	if !s.writing {
+		s.writing = true
+		s.startEvent(p)
+	}
+	if s.skip || s.failed {
+		return len(p), nil
+	}
+	if s.conn != nil {
+		if s.event == nil {
+			s.event = make([]byte, chunkRoom, 96)
+		}
+		s.event = append(s.event, p...)
+		return len(p), nil
+	}
+	s.armDeadline()
+	if _, err := s.w.Write(p); err != nil {
+		s.fail()
+	}
+	return len(p), nil
+}
+
+// startEvent decides from an event's first field (its "id:" line) whether
+// it is sent: one older than the subscriber is dropped; newcomers' first
+// events (an odd first id) go only to a subscriber that has had nothing,
+// everything else only to one that has; a heartbeat before the first
+// event is dropped too. A subscriber that has fallen more than maxLag
+// events behind the head is dropped.
+func (s *subscriber) startEvent(p []byte) {
+	s.comment = len(p) > 0 && p[0] == ':'
+	s.skip = !s.started
+	s.eventID = 0
+	rest, ok := bytes.CutPrefix(p, []byte("id: "))
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseUint(string(bytes.TrimSpace(rest)), 10, 64)
+	if err != nil {
+		return
+	}
+	if s.hub.behind(id) {
+		s.fail()
+		return
+	}
+	s.eventID = id
+	// Newcomers' first events go to those who have had nothing yet; the
+	// rest to those who have. Both only from the subscriber's own cycle on.
+	s.skip = id < s.from.Load() || newcomersOnly(id) == s.started
+	s.started = s.started || !s.skip
+}
+
+// Flush writes the event (or, after WriteHeader, the response head) to
+// the connection within the deadline.
+func (s *subscriber) Flush() {
+	event, skipped := s.writing && !s.skip, s.writing && s.skip
+	defer func() { s.writing = false }()
+	if s.failed || skipped {
+		return
+	}
+	var err error
+	switch {
+	case s.conn != nil && s.head != nil:
+		s.armDeadline()
+		_, err = s.conn.Write(s.head)
+		s.head = nil
+	case s.conn != nil && event:
+		s.armDeadline()
+		_, err = s.conn.Write(chunk(s.event))
+		s.event = s.event[:chunkRoom]
+	case s.conn == nil:
+		s.armDeadline()
+		err = s.rc.Flush()
+	}
+	if s.idleDisarm && err == nil && !s.ending.Load() {
+		s.armedAt = time.Time{}
+		s.setDeadline(time.Time{})
+	}
+	switch {
+	case err != nil:
+		s.fail()
+	case event:
+		s.hub.stats.eventsSent.Add(1)
+		if s.eventID != 0 && s.eventID == s.hub.measured.Load() {
+			s.hub.delivered.Add(1)
+			s.hub.deliveredAt.Store(time.Now().UnixNano())
+		}
+	}
+}
+
+// chunk frames the event in b[chunkRoom:] as one HTTP/1.1 chunk, in place,
+// and returns the frame.
+func chunk(b []byte) []byte {
+	n := len(b) - chunkRoom
+	var size [8]byte
+	hex := strconv.AppendInt(size[:0], int64(n), 16)
+	start := chunkRoom - len(hex) - 2
+	copy(b[start:], hex)
+	b[chunkRoom-2], b[chunkRoom-1] = '\r', '\n'
+	return append(b, '\r', '\n')[start:]
+}
+
+// Unwrap lets http.ResponseController reach the writer underneath.
+func (s *subscriber) Unwrap() http.ResponseWriter { return s.w }
+
+// fail ends the stream after a failed write: nothing more is written.
+func (s *subscriber) fail() {
+	if s.failed {
+		return
+	}
+	s.failed = true
+	if s.writing && s.comment {
+		s.hub.stats.heartbeatFailures.Add(1)
+	}
+	s.cancel()
+}
+
+// armDeadline gives the next write between WriteTimeout/2 and WriteTimeout
+// to finish, or no time at all once the stream is ending. A deadline set
+// less than WriteTimeout/2 ago is kept: moving it for every event cost
+// about a tenth of the fan-out, and a stuck client is still dropped within
+// WriteTimeout. Setting the deadline before checking ending (while end
+// sets ending before its own deadline) means end's past deadline wins.
+func (s *subscriber) armDeadline() {
+	timeout := s.hub.cfg.WriteTimeout
+	now := time.Now()
+	if now.Sub(s.armedAt) < timeout/2 {
+		return
+	}
+	s.armedAt = now
+	s.setDeadline(now.Add(timeout))
+	if s.ending.Load() {
+		s.setDeadline(time.Now())
+	}
+}
+
+func (s *subscriber) setDeadline(t time.Time) {
+	switch {
+	case s.conn != nil:
+		_ = s.conn.SetWriteDeadline(t)
+	case s.noDeadlines:
+	default:
+		if err := s.rc.SetWriteDeadline(t); errors.Is(err, http.ErrNotSupported) {
+			s.noDeadlines = true
+		}
+	}
+}
+
+// stop asks the stream to end cleanly. Any goroutine may call it.
+func (s *subscriber) stop() { s.cancel() }
+
+// end makes the stream's writes fail at once, including one blocked right
+// now, and ends it. Hub.Close calls it under Hub.mu (which guards conn and
+// rc against the goroutine setting them) for streams that did not end
+// within closeGrace.
 func (s *subscriber) end() {
-	s.w.end()
+	s.ending.Store(true)
+	switch {
+	case s.conn != nil:
+		_ = s.conn.SetWriteDeadline(time.Now())
+	case s.rc != nil:
+		_ = s.rc.SetWriteDeadline(time.Now())
+	}
 	s.cancel()
 }
