@@ -96,10 +96,13 @@ type Counter struct {
 	// have changed elsewhere.
 	changes chan struct{}
 
-	// sem has one slot, held by whoever runs a script for this instance,
-	// so that scripts never overlap and a slow one delays the next rather
-	// than racing it.
-	sem chan struct{}
+	// sem has one slot, held by whoever runs a count script for this
+	// instance, so that they never overlap and a slow one delays the next
+	// rather than racing it. psem is the same for the people scripts
+	// (StorePeople, Acquire, their refresh): a burst of joins queues there,
+	// never in front of the hub's Store.
+	sem  chan struct{}
+	psem chan struct{}
 
 	mu          sync.Mutex
 	local       int   // the latest local count from Store
@@ -172,6 +175,7 @@ func New(ctx context.Context, rawURL string, opts Options) (*Counter, error) {
 		ttlMS:      opts.InstanceTTL.Milliseconds(),
 		changes:    make(chan struct{}, 1),
 		sem:        make(chan struct{}, 1),
+		psem:       make(chan struct{}, 1),
 	}
 	sharded := "0"
 	if c.sharded {
@@ -517,15 +521,15 @@ func (c *Counter) notify() {
 	}
 }
 
-// keepPeople runs the people script's refresh under sem, recording an
+// keepPeople runs the people script's refresh under psem, recording an
 // outage if it fails.
 func (c *Counter) keepPeople(ctx context.Context) (bool, error) {
 	select {
-	case c.sem <- struct{}{}:
+	case c.psem <- struct{}{}:
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
-	defer func() { <-c.sem }()
+	defer func() { <-c.psem }()
 	if c.closed.Load() {
 		return false, ErrClosed
 	}

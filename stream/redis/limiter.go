@@ -76,7 +76,7 @@ func (l *limits) everyone() []stream.PersonStreams {
 
 // truth rewrites changed with this instance's own numbers once the limits
 // are in use (and, for a full resend, adds anyone the hub's snapshot
-// missed). The caller holds sem, so no Acquire or Release runs meanwhile.
+// missed). The caller holds psem, so no Acquire runs meanwhile.
 func (l *limits) truth(changed []stream.PersonStreams, all bool) []stream.PersonStreams {
 	if l.of("") < 0 {
 		return changed
@@ -116,14 +116,14 @@ func (c *Counter) Acquire(ctx context.Context, p stream.Person, limit int) error
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	select {
-	case c.sem <- struct{}{}:
+	case c.psem <- struct{}{}:
 	case <-ctx.Done():
+		// Queued behind a burst of joins: this one is let in on the
+		// hub's local limit; Redis is not failing for all that.
 		c.limits.add(p, 1)
-		err := fmt.Errorf("redis: waiting for the previous script: %w", ctx.Err())
-		c.fail(err)
-		return err
+		return fmt.Errorf("redis: waiting for the previous people script: %w", ctx.Err())
 	}
-	defer func() { <-c.sem }()
+	defer func() { <-c.psem }()
 	if c.closed.Load() {
 		c.limits.add(p, 1)
 		return ErrClosed
@@ -151,7 +151,7 @@ func (c *Counter) Acquire(ctx context.Context, p stream.Person, limit int) error
 }
 
 // acquire runs the people script's acquire for one new stream of p; with
-// all, this instance's whole share goes along. The caller holds sem.
+// all, this instance's whole share goes along. The caller holds psem.
 func (c *Counter) acquire(ctx context.Context, p stream.Person, limit int, all bool) (int64, error) {
 	prof, err := profileJSON(p)
 	if err != nil {
@@ -179,38 +179,14 @@ func (c *Counter) acquire(ctx context.Context, p stream.Person, limit int, all b
 	return reply[1], nil
 }
 
-// Release gives back a stream Acquire let in: p's count here goes down at
-// once in Redis, so another instance can admit p again. If Redis cannot be
-// reached, the hub's next cycle writes the number (StorePeople) when it
-// answers again.
+// Release gives back a stream Acquire let in. It only lowers this
+// instance's number: the leave makes the hub run a cycle within its
+// coalescing gap, and that cycle's StorePeople writes the number, so a
+// burst of leaves costs one script, not one each. Until then the other
+// instances count the stream a moment longer, which can only refuse, never
+// admit, one too many.
 func (c *Counter) Release(p stream.Person) {
-	n := c.limits.add(p, -1)
-	if c.down() || c.closed.Load() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	select {
-	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return
-	}
-	defer func() { <-c.sem }()
-	if c.closed.Load() {
-		return
-	}
-	// The latest number, not n: an Acquire may have run meanwhile.
-	if m := c.limits.of(p.ID); m >= 0 {
-		n = m
-	}
-	prof, err := profileJSON(p)
-	if err != nil {
-		return
-	}
-	args := append(c.peopleArgs("set", false, 0, 3), p.ID, n, prof)
-	if err := c.people.Run(ctx, c.client, c.peopleKeys, args...).Err(); err != nil {
-		c.fail(fmt.Errorf("redis: releasing a stream: %w", err))
-	}
+	c.limits.add(p, -1)
 }
 
 // profileJSON is how a profile is kept in Redis: [login, name, avatar URL].

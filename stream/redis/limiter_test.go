@@ -182,3 +182,63 @@ func TestPerUserLimitDuringOutage(t *testing.T) {
 		return nil
 	})
 }
+
+// A burst of joins queues its limit checks behind each other, never in
+// front of the hub's Store: the count never turns partial for it, and
+// every stream is counted once in Redis afterwards.
+func TestJoinBurstIsNoOutage(t *testing.T) {
+	const streams, users = 300, 30
+	f := ownFixture(redistest.Start(t).URL())
+	a := f.counter(t, Options{InstanceTTL: time.Minute})
+	hub, ts := limitedHub(t, a, 32)
+
+	var partial atomic.Bool
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if hub.Stats().Partial {
+					partial.Store(true)
+				}
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, status := tryStream(t, ts, fmt.Sprintf("user%d", i%users)); status != http.StatusOK {
+				t.Errorf("join %d: %d", i, status)
+			}
+		}()
+	}
+	wg.Wait()
+	eventuallyTrue(t, 5*time.Second, "every stream counted", func() bool { return hub.Count() == streams })
+	close(stop)
+	<-watched
+	if partial.Load() {
+		t.Error("the count turned partial during a burst of joins")
+	}
+	client := newTestClient(t, f.url)
+	vals, err := client.HVals(t.Context(), tagged(f.prefix)+":people").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
+	for _, v := range vals {
+		n := 0
+		fmt.Sscan(v, &n)
+		sum += n
+	}
+	if sum != streams || len(vals) != users {
+		t.Errorf("Redis holds %d streams of %d people, want %d of %d", sum, len(vals), streams, users)
+	}
+}

@@ -38,13 +38,13 @@ func (c *Counter) StorePeople(ctx context.Context, changed []stream.PersonStream
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	select {
-	case c.sem <- struct{}{}:
+	case c.psem <- struct{}{}:
 	case <-ctx.Done():
-		err := fmt.Errorf("redis: waiting for the previous script: %w", ctx.Err())
-		c.fail(err)
-		return stream.PeopleChanges{}, err
+		// Queued behind a burst of joins: no sign of Redis failing, so
+		// the hub just tries again.
+		return stream.PeopleChanges{}, fmt.Errorf("redis: waiting for the previous people script: %w", ctx.Err())
 	}
-	defer func() { <-c.sem }()
+	defer func() { <-c.psem }()
 	if c.closed.Load() {
 		return stream.PeopleChanges{}, ErrClosed
 	}
@@ -84,7 +84,7 @@ func (c *Counter) peopleArgs(mode string, all bool, since uint64, extra int) []a
 // refreshPeople renews this instance's share of the people and takes dead
 // instances' people out (mode "refresh"), or takes this instance's people
 // out (mode "leave"); it reports whether that changed anyone's count. The
-// caller holds sem or has stopped every other script (Close).
+// caller holds psem or has stopped every other script (Close).
 func (c *Counter) refreshPeople(ctx context.Context, mode string) (bool, error) {
 	reply, err := c.people.Run(ctx, c.client, c.peopleKeys, c.peopleArgs(mode, false, 0, 0)...).Int64Slice()
 	if err != nil {

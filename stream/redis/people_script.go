@@ -39,20 +39,19 @@ package redis
 //
 // KEYS: people, profiles, since, log, gone, meta, instances, deadlines,
 // this instance's hash.
-// ARGV: mode ("store", "set", "acquire", "refresh" or "leave"), instance
-// ID, all (1: the
-// changes are this instance's whole share), since (the version the caller
-// knows), the hash key prefix of instances ("<prefix>:people:at:"), TTL of
-// an instance in ms, purgeAfter in ms, change channel, "1" for sharded
-// Pub/Sub, then (store and set) triples of person ID, streams here,
+// ARGV: mode ("store", "acquire", "refresh" or "leave"), instance ID, all
+// (1: the changes are this instance's whole share), since (the version the
+// caller knows), the hash key prefix of instances ("<prefix>:people:at:"),
+// TTL of an instance in ms, purgeAfter in ms, change channel, "1" for
+// sharded Pub/Sub, then (store) triples of person ID, streams here,
 // profile JSON; (acquire) the limit, the person, their streams here with
 // the new one, their profile, then (with all) the instance's whole share
 // as triples.
 //
 // Reply for store: version, full (1/0), resend (1/0), then quadruples of
 // person ID, global streams, arrival number, profile; for acquire:
-// version, admitted (1, 0, or 2: send the share with all); for set, refresh and leave: version, changed
-// (1/0). Set is store without the answer: what Release sends.
+// version, admitted (1, 0, or 2: send the share with all); for refresh and
+// leave: version, changed (1/0).
 const peopleScript = `
 local people, profiles, since_z, log, gone, meta, instances, deadlines, mine =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -139,7 +138,7 @@ if mode == 'acquire' then
 elseif mode == 'leave' then
   drop(mine)
   redis.call('SREM', instances, id)
-elseif mode == 'store' or mode == 'set' then
+elseif mode == 'store' then
   if not all and redis.call('EXISTS', mine) == 0 then
     -- This instance was taken for dead: its share is gone, so changes
     -- cannot be applied to it. It sends everything instead.
