@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -38,12 +40,29 @@ func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFu
 		}
 		sess := sessionOf(c)
 		u := sess.User
-		ctx, stopWatching := revocations.Watch(c.Request().Context(), sess)
-		defer stopWatching()
-		defer connlimit.Hold(ctx)()
+		req := c.Request()
+		// The stream may outlive the request (the hub takes an HTTP/1.1
+		// connection over and lets the handler return), so what it needs
+		// until its end goes to the hub in a Lifetime: the revocation watch
+		// (not tied to the request's own end), the connection cap's hold,
+		// and the request line, written when the stream ends.
+		watch, stopWatching := revocations.Watch(context.WithoutCancel(req.Context()), sess)
+		release := connlimit.Hold(req.Context())
+		line := &streamLine{}
+		c.Set(streamLineKey, line)
+		ended := func() {
+			release()
+			stopWatching()
+			line.ended(time.Now())
+		}
+		ctx := stream.WithLifetime(req.Context(), stream.Lifetime{Until: watch, Ended: ended})
 		begun := time.Now()
-		err := hub.Serve(c.Response(), c.Request().WithContext(ctx), stream.Person{ID: u.ID, Login: u.Login, Name: u.Name, AvatarURL: u.AvatarURL})
+		err := hub.Serve(c.Response(), req.WithContext(ctx), stream.Person{ID: u.ID, Login: u.Login, Name: u.Name, AvatarURL: u.AvatarURL})
 		w := c.Response()
+		if err != nil {
+			release()
+			stopWatching()
+		}
 		switch {
 		case err == nil:
 			if !w.Committed {
@@ -51,7 +70,7 @@ func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFu
 				// its head itself, right after begun: Echo's writer never
 				// saw them, but the request line should.
 				w.Status = http.StatusOK
-				c.Set(streamHeadKey, begun)
+				line.head = begun
 			}
 			return nil
 		case errors.Is(err, stream.ErrUserLimit):
@@ -64,5 +83,43 @@ func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFu
 			return c.String(http.StatusServiceUnavailable, "this server is shutting down; reconnect to continue\n")
 		}
 		return err
+	}
+}
+
+// streamLineKey is where the stream handler leaves the streamLine of a
+// stream, for logRequests.
+const streamLineKey = "headcount.streamLine"
+
+// streamLine is the request line of a stream whose connection the hub
+// took over: the handler has returned by the time the stream ends, so
+// logRequests hands it the line to write, and the stream's end (or
+// logRequests, if the stream ended first) writes it.
+type streamLine struct {
+	head time.Time // when the hub wrote the stream's head; zero: not taken over
+
+	mu    sync.Mutex
+	write func(end time.Time)
+	end   time.Time
+}
+
+// later has write called with the stream's end: now, if it has ended.
+func (l *streamLine) later(write func(end time.Time)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.end.IsZero() {
+		write(l.end)
+		return
+	}
+	l.write = write
+}
+
+// ended records the stream's end and writes the line if it is waiting.
+func (l *streamLine) ended(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.end = t
+	if l.write != nil {
+		l.write(t)
+		l.write = nil
 	}
 }

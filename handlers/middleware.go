@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -44,10 +45,6 @@ func securityHeaders(csp string, https bool) echo.MiddlewareFunc {
 		}
 	}
 }
-
-// streamHeadKey is where the stream handler leaves when the hub wrote a
-// stream's head on a connection it took over, which Echo's writer never sees.
-const streamHeadKey = "headcount.streamHead"
 
 // isQuiet reports whether route is a probe or a scrape, which come every
 // few seconds: their request lines are at debug, so they do not drown the
@@ -94,8 +91,16 @@ func logRequests(log *slog.Logger, trusted []netip.Prefix) echo.MiddlewareFunc {
 				slog.String("client", clientAddr(r, trusted)),
 				slog.String("proto", r.Proto),
 			}
-			if t, ok := c.Get(streamHeadKey).(time.Time); ok && headersAt.IsZero() {
-				headersAt = t // a stream whose connection the hub took over
+			if l, ok := c.Get(streamLineKey).(*streamLine); ok && !l.head.IsZero() && headersAt.IsZero() {
+				// The hub took the stream's connection over: its line comes
+				// when it ends. Only values go into the closure: Echo reuses c.
+				head := l.head
+				l.later(func(end time.Time) {
+					attrs[3] = slog.Duration("duration", end.Sub(start))
+					attrs = append(attrs, slog.Duration("stream_duration", end.Sub(head)))
+					log.LogAttrs(context.Background(), level, "request", attrs...)
+				})
+				return nil
 			}
 			if route == "/events" && r.Method == http.MethodGet && c.Response().Status == http.StatusOK && !headersAt.IsZero() {
 				attrs = append(attrs, slog.Duration("stream_duration", time.Since(headersAt)))

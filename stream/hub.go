@@ -121,21 +121,41 @@ func NewHub(cfg Config) *Hub {
 // An HTTP/1.1 connection is taken over (hijacked): the hub writes the
 // response itself, notices the client leaving by reading the connection,
 // and closes it when the stream ends. Anything else (HTTP/2, a writer
-// that cannot be hijacked) is served through w. Either way Serve returns
-// when the stream ends: the client leaves, a write fails or times out, the
-// hub closes, or r's context is done (a revoked session).
+// that cannot be hijacked) is served through w. Serve returns when the
+// stream ends (the client leaves, a write fails or times out, the hub
+// closes, or r's context is done), unless r's context carries a
+// Lifetime: then a hijacked stream is served on goroutines of the hub's
+// and Serve returns at once, the Lifetime saying what else ends it.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
-	sub, err := h.join(r.Context(), p)
+	lt, detach := lifetimeOf(r.Context())
+	parent := r.Context()
+	if detach {
+		// The stream may outlive the request: its own context, ended by
+		// the request only while that is served through w (below).
+		parent = context.Background()
+	}
+	sub, err := h.join(parent, p)
 	if err != nil {
 		return err
+	}
+	sub.ended = lt.Ended
+	if lt.Until != nil {
+		sub.unlink = append(sub.unlink, context.AfterFunc(lt.Until, sub.cancel))
 	}
 	if r.ProtoAtLeast(1, 1) && r.ProtoMajor == 1 {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			// What middleware put in the head (security headers) still goes out.
 			sub.takeOver(conn, w.Header().Clone())
-			sub.serveConn()
+			if detach {
+				go sub.serveConn()
+			} else {
+				sub.serveConn()
+			}
 			return nil
 		}
+	}
+	if detach {
+		sub.unlink = append(sub.unlink, context.AfterFunc(r.Context(), sub.cancel))
 	}
 	sub.serveResponse(w, r)
 	return nil
@@ -218,8 +238,14 @@ func (h *Hub) register(sub *subscriber) {
 
 // leave forgets sub, whose stream has ended; the count goes down.
 func (h *Hub) leave(sub *subscriber) {
+	for _, stop := range sub.unlink {
+		stop()
+	}
 	if sub.reserved {
 		h.limiter.Release(sub.person)
+	}
+	if sub.ended != nil {
+		defer sub.ended()
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

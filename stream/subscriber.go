@@ -54,8 +54,12 @@ type subscriber struct {
 	person Person
 	// reserved: the Limiter let this stream in and must be told it ended.
 	reserved bool
-	ctx      context.Context
-	cancel   context.CancelFunc // ends the stream
+	// unlink stops what else ends the stream (a Lifetime's Until, the
+	// request of a detached stream); ended is the Lifetime's Ended.
+	unlink []func() bool
+	ended  func()
+	ctx    context.Context
+	cancel context.CancelFunc // ends the stream
 	// from is the least event id this subscriber may be sent: none (the
 	// maximum) until the broadcaster reads a count that includes it, then
 	// the id of that cycle's first event. Events before it are dropped.

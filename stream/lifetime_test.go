@@ -1,0 +1,63 @@
+package stream
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestLifetime serves streams whose request carries a Lifetime: Serve
+// returns as soon as the hub has taken the connection over, the stream
+// lives on, ends when the Lifetime's Until is done (a revoked session),
+// and Ended runs once, after it has ended.
+func TestLifetime(t *testing.T) {
+	hub := NewHub(Config{})
+	until, revoke := context.WithCancel(context.Background())
+	defer revoke()
+	var ended, returned atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lt := Lifetime{Ended: func() { ended.Add(1) }}
+		if r.Header.Get(userHeader) == "revoked" {
+			lt.Until = until
+		}
+		if err := hub.Serve(w, r.WithContext(WithLifetime(r.Context(), lt)), testPerson(r.Header.Get(userHeader))); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+		returned.Add(1)
+	}))
+	defer ts.Close()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := hub.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+
+	a := mustDial(t, ts.Listener.Addr().String(), "alice", dialOptions{})
+	a.waitLatest(t, 1, waitLong)
+	if !eventually(waitLong, func() bool { return returned.Load() == 1 }) {
+		t.Fatal("Serve did not return while its hijacked stream lives")
+	}
+	b := mustDial(t, ts.Listener.Addr().String(), "revoked", dialOptions{local: "127.0.0.2"})
+	a.waitLatest(t, 2, waitLong)
+	b.waitLatest(t, 2, waitLong)
+	if ended.Load() != 0 {
+		t.Fatalf("Ended ran %d times while both streams live", ended.Load())
+	}
+	revoke()
+	if !b.waitEnded(waitLong) {
+		t.Fatal("the stream did not end when its Lifetime's Until was done")
+	}
+	a.waitLatest(t, 1, waitLong)
+	if !eventually(waitLong, func() bool { return ended.Load() == 1 }) {
+		t.Fatalf("Ended ran %d times after one stream ended, want 1", ended.Load())
+	}
+	a.close()
+	if !eventually(waitLong, func() bool { return ended.Load() == 2 && hub.Stats().Subscribers == 0 }) {
+		t.Fatalf("after both ended: Ended ran %d times, %d subscribers", ended.Load(), hub.Stats().Subscribers)
+	}
+}
