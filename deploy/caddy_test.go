@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/headcount/headcount/internal/testcert"
+	"github.com/headcount/headcount/internal/testport"
 )
 
 // startCaddy runs Caddy in the foreground with site (the guide's Caddyfile,
@@ -30,7 +31,7 @@ func startCaddy(t *testing.T, site string, probe int) {
 	}
 }
 
-`, freePort(t), filepath.Join(dir, "data"))
+`, testport.Free(t), filepath.Join(dir, "data"))
 	file := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(file, []byte(global+site), 0o600); err != nil {
 		t.Fatal(err)
@@ -64,8 +65,8 @@ func startCaddy(t *testing.T, site string, probe int) {
 // TestCaddy runs Caddy with deploy/Caddyfile in front of two instances on
 // Redis: sign-in through it, ten streams over HTTP/2, the count moving.
 func TestCaddy(t *testing.T) {
-	tlsPort := freePort(t)
-	ports := [2]int{freePort(t), freePort(t)}
+	tlsPort := testport.Free(t)
+	ports := [2]int{testport.Free(t), testport.Free(t)}
 	cert := testcert.Write(t, t.TempDir())
 	site := templated(t, "Caddyfile", []replacement{
 		// Caddy would get a certificate itself; the test has its own.

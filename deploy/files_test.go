@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/headcount/headcount/config"
+	"github.com/headcount/headcount/internal/testport"
 )
 
 // nginxFiles are the nginx configurations the guide shows.
@@ -167,8 +168,8 @@ func TestAlertRules(t *testing.T) {
 	if err := dec.Decode(&rules); err != nil {
 		t.Fatalf("the alert rules do not parse: %v", err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testport.Free(t))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testport.Free(t))
 	p := startHeadcount(t, "headcount", addr, map[string]string{"HEADCOUNT_METRICS_ADDR": metricsAddr})
 	waitFor(t, p, "http://"+metricsAddr+"/metrics")
 	client := &http.Client{Timeout: waitTimeout}

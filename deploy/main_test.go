@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -65,17 +64,6 @@ func need(t *testing.T, program, install string) string {
 		t.Skipf("%s is not installed; %s to run this test", program, install)
 	}
 	return path
-}
-
-// freePort returns a loopback port nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // process is a child the test started and stops.

@@ -23,6 +23,7 @@ import (
 	"github.com/headcount/headcount/internal/redistest"
 	"github.com/headcount/headcount/internal/ssetest"
 	"github.com/headcount/headcount/internal/testcert"
+	"github.com/headcount/headcount/internal/testport"
 )
 
 // The fake GitHub's OAuth app.
@@ -338,8 +339,8 @@ func (c *cluster) checkThroughProxy(t *testing.T, client *http.Client, streams [
 // of two instances on Redis: sign-in through the proxy, the count moving
 // as streams come and go, ten streams held over HTTP/2 at once.
 func TestNginxTLSAndHTTP2(t *testing.T) {
-	httpPort, tlsPort := freePort(t), freePort(t)
-	ports := [2]int{freePort(t), freePort(t)}
+	httpPort, tlsPort := testport.Free(t), testport.Free(t)
+	ports := [2]int{testport.Free(t), testport.Free(t)}
 	cert := testcert.Write(t, t.TempDir())
 	site := templated(t, "nginx/headcount.conf", []replacement{
 		{"server 127.0.0.1:8080;", fmt.Sprintf("server 127.0.0.1:%d;", ports[0]), 1},
@@ -392,8 +393,8 @@ func TestNginxTLSAndHTTP2(t *testing.T) {
 // TestNginxPlain runs nginx with deploy/nginx/headcount-plain.conf in front
 // of two instances on Redis.
 func TestNginxPlain(t *testing.T) {
-	httpPort := freePort(t)
-	ports := [2]int{freePort(t), freePort(t)}
+	httpPort := testport.Free(t)
+	ports := [2]int{testport.Free(t), testport.Free(t)}
 	site := templated(t, "nginx/headcount-plain.conf", []replacement{
 		{"server 127.0.0.1:8080;", fmt.Sprintf("server 127.0.0.1:%d;", ports[0]), 1},
 		{"server 127.0.0.1:8081;", fmt.Sprintf("server 127.0.0.1:%d;", ports[1]), 1},

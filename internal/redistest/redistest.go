@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/headcount/headcount/internal/testport"
 )
 
 // startTimeout bounds how long a process or a topology may take to be ready.
@@ -54,35 +55,14 @@ func need(t testing.TB, name string) string {
 	return path
 }
 
-// freePort returns a loopback port nothing listens on, and for a cluster
-// node also nothing on port+10000 (its bus).
-func freePort(t testing.TB, withBus bool) int {
-	t.Helper()
-	for range 200 {
-		port := 20000 + rand.IntN(25000)
-		if !portFree(port) || (withBus && !portFree(port+10000)) {
-			continue
-		}
-		return port
-	}
-	t.Fatal("no free loopback port found")
-	return 0
-}
-
-func portFree(port int) bool {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
+// busOffset is how far above its port a Redis Cluster node's bus listens.
+const busOffset = 10000
 
 // Start runs redis-server on a free loopback port with no persistence,
 // plus args, and waits until it answers PING.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	return start(t, freePort(t, false), false, args...)
+	return start(t, testport.Free(t), false, args...)
 }
 
 func start(t testing.TB, port int, sentinel bool, args ...string) *Server {
@@ -316,7 +296,7 @@ func StartSentinel(t testing.TB) *Sentinel {
 	}, "see its replica")
 	s := &Sentinel{Name: "headcount-test", Data: []*Server{master, replica}}
 	for range 3 {
-		s.Sentinels = append(s.Sentinels, start(t, freePort(t, false), true,
+		s.Sentinels = append(s.Sentinels, start(t, testport.Free(t), true,
 			"sentinel resolve-hostnames no",
 			fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2", s.Name, master.Port()),
 			"sentinel down-after-milliseconds "+s.Name+" 2000",
@@ -406,7 +386,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	cli := need(t, "redis-cli")
 	c := &Cluster{}
 	for range n {
-		port := freePort(t, true)
+		port := testport.Free(t, busOffset)
 		dir := t.TempDir()
 		c.Nodes = append(c.Nodes, start(t, port, false,
 			"--cluster-enabled", "yes",
