@@ -33,7 +33,7 @@ func TestChurn(t *testing.T) {
 	})
 	want := len(kept)
 
-	end := time.Now()
+	end := s.burstEnded(t, total-want)
 	deadline := end.Add(time.Second)
 	for i, c := range kept {
 		if !c.waitUntil(time.Until(deadline), func(c *sseClient) bool { return c.latest() == want }) {

@@ -250,7 +250,7 @@ func TestPresenceChurn(t *testing.T) {
 	}
 	wantUsers, wantPeople := len(kept)+len(watchers), len(online)+1
 
-	end := time.Now()
+	end := s.burstEnded(t, total-len(kept))
 	deadline := end.Add(time.Second)
 	for i, c := range append(kept, watchers...) {
 		ok := func(c *sseClient) bool {

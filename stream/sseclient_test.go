@@ -337,6 +337,18 @@ func (c *sseClient) waitEnded(timeout time.Duration) bool {
 
 // eventually polls cond until it holds or timeout passes, for conditions
 // no client reads tell about (the hub's numbers).
+// burstEnded waits until the hub has seen closed streams end and returns
+// when: the end of a burst as the server sees it, from which the contract's
+// second runs. A client's close reaches the hub later than the client
+// makes it, the later the busier the machine.
+func (s *testServer) burstEnded(t testing.TB, closed int) time.Time {
+	t.Helper()
+	if !eventually(waitLong, func() bool { return s.hub.Stats().Closed == uint64(closed) }) {
+		t.Fatalf("the hub saw %d of the %d closed streams end", s.hub.Stats().Closed, closed)
+	}
+	return time.Now()
+}
+
 func eventually(timeout time.Duration, cond func() bool) bool {
 	return poll.Until(timeout, cond) == nil
 }
