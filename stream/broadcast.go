@@ -56,6 +56,16 @@ const (
 	// paceFrom is the least broadcast worth pacing: below it a fan-out
 	// costs next to nothing.
 	paceFrom = 1000
+	// reserveTokens are the publish tokens a burst of changes leaves in the
+	// bucket for telling everyone where it ended: the last counts, the
+	// newcomers' first events and, a leave grace later, who went offline.
+	// Without them, a burst long enough to empty the bucket left the end
+	// waiting a quarter second (WriteTimeout/44) per event, and the
+	// contract's second was gone.
+	reserveTokens = 3
+	// burstOver is how long without a change means a burst has ended, so
+	// a cycle may take the reserve.
+	burstOver = 100 * time.Millisecond
 )
 
 // broadcaster is the state of the broadcaster goroutine, touched by no other.
@@ -69,6 +79,7 @@ type broadcaster struct {
 	// peopleFailing: the last Roster call failed (log once per outage)
 	peopleFailing bool
 	lastTime      time.Time // when the latest cycle started
+	lastChange    time.Time // when the latest change was signalled
 	// sentAt and reached are when the latest cycle's event went out and
 	// to how many subscribers (those registered then); newcomers is how
 	// many of them it was the first event of.
@@ -101,10 +112,25 @@ func newLimiter(window time.Duration, now time.Time) limiter {
 	}
 }
 
-// take takes one token and returns how long to wait before using it.
-func (l *limiter) take(now time.Time) time.Duration {
+// refill adds the tokens earned since the last look.
+func (l *limiter) refill(now time.Time) {
 	l.tokens = min(publishBurst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
 	l.last = now
+}
+
+// untilAbove returns how long until a token can be taken with keep
+// tokens left in the bucket: 0 if now.
+func (l *limiter) untilAbove(now time.Time, keep float64) time.Duration {
+	l.refill(now)
+	if short := keep + 1 - l.tokens; short > 0 {
+		return time.Duration(short / l.rate * float64(time.Second))
+	}
+	return 0
+}
+
+// take takes one token and returns how long to wait before using it.
+func (l *limiter) take(now time.Time) time.Duration {
+	l.refill(now)
 	l.tokens--
 	if l.tokens >= 0 {
 		return 0
@@ -202,7 +228,9 @@ func (h *Hub) runBroadcaster() {
 			}
 			continue
 		case <-h.dirty:
+			b.lastChange = time.Now()
 		case <-changes:
+			b.lastChange = time.Now()
 		case <-retry.C:
 		}
 		// The first change after a quiet time goes out at once; later ones
@@ -210,7 +238,7 @@ func (h *Hub) runBroadcaster() {
 		if !h.sleep(h.cfg.Coalesce-time.Since(b.lastTime)) || !h.pace(&b) {
 			return
 		}
-		if !h.sleep(b.limit.take(time.Now())) {
+		if !h.awaitToken(&b) || !h.sleep(b.limit.take(time.Now())) {
 			return
 		}
 		// This cycle reads the latest state, so a signal sent before now is served by it.
@@ -223,6 +251,34 @@ func (h *Hub) runBroadcaster() {
 			retry.Reset(again)
 		}
 	}
+}
+
+// awaitToken waits until the cycle may take a publish token: at once while
+// the bucket holds more than the reserve; else until it does, or until no
+// change has come for burstOver (the burst has ended, and the reserve
+// tells everyone its end at once). It reports false if the hub stopped
+// meanwhile. The bucket itself still bounds every window: the reserve
+// only decides who may spend its last tokens.
+func (h *Hub) awaitToken(b *broadcaster) bool {
+	for range 1000 { // a round per change: past 1000 in one wait, the reserve is not held back
+		wait := b.limit.untilAbove(time.Now(), reserveTokens)
+		quiet := burstOver - time.Since(b.lastChange)
+		if wait <= 0 || quiet <= 0 {
+			return true
+		}
+		t := time.NewTimer(max(min(wait, quiet), time.Millisecond))
+		select {
+		case <-h.stop:
+			t.Stop()
+			return false
+		case <-h.dirty:
+			// The cycle reads the latest state: this change is in it.
+			b.lastChange = time.Now()
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return true
 }
 
 // sleep waits d (nothing if d <= 0) and reports false if the hub stopped meanwhile.
