@@ -13,17 +13,33 @@ import (
 // announcements returns the user events c has read, decoded, in order.
 func (c *sseClient) announcements(t testing.TB) []userPayload {
 	t.Helper()
-	events, _ := c.snapshot()
 	var out []userPayload
+	for _, a := range c.announcementsWithIDs(t) {
+		out = append(out, a.userPayload)
+	}
+	return out
+}
+
+// announcement is a user event with its id.
+type announcement struct {
+	id string
+	userPayload
+}
+
+// announcementsWithIDs returns the user events c read, in order, with their ids.
+func (c *sseClient) announcementsWithIDs(t testing.TB) []announcement {
+	t.Helper()
+	events, _ := c.snapshot()
+	var out []announcement
 	for _, ev := range events {
 		if ev.Event != userEventName {
 			continue
 		}
-		var u userPayload
-		if err := json.Unmarshal([]byte(ev.Data), &u); err != nil {
+		a := announcement{id: ev.ID}
+		if err := json.Unmarshal([]byte(ev.Data), &a.userPayload); err != nil {
 			t.Fatalf("user event %q: %v", ev.Data, err)
 		}
-		out = append(out, u)
+		out = append(out, a)
 	}
 	return out
 }
@@ -290,11 +306,13 @@ func TestPresenceChurn(t *testing.T) {
 		// Nobody hears of an older state of anyone than they already had:
 		// per person, announcements alternate.
 		last := map[string]bool{}
-		for _, u := range c.announcements(t) {
+		lastID := map[string]string{}
+		for _, u := range c.announcementsWithIDs(t) {
 			if was, ok := last[u.Login]; ok && was == u.Connected {
-				t.Fatalf("stream %d heard %s connected=%v twice in a row", i, u.Login, u.Connected)
+				t.Fatalf("stream %d heard %s connected=%v twice in a row (ids %s and %s; stats %+v)",
+					i, u.Login, u.Connected, lastID[u.Login], u.id, s.hub.Stats())
 			}
-			last[u.Login] = u.Connected
+			last[u.Login], lastID[u.Login] = u.Connected, u.id
 		}
 	}
 	if list, n := s.hub.Online(-1); n != wantPeople || len(list) != wantPeople {
