@@ -183,6 +183,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"http Redis URL", map[string]string{"HEADCOUNT_REDIS_URL": "http://127.0.0.1:6379"}, "HEADCOUNT_REDIS_URL"},
 		{"Redis URL without scheme", map[string]string{"HEADCOUNT_REDIS_URL": "127.0.0.1:6379"}, "HEADCOUNT_REDIS_URL"},
 		{"Redis URL without host", map[string]string{"HEADCOUNT_REDIS_URL": "redis://"}, "HEADCOUNT_REDIS_URL"},
+		{"Sentinel URL without host", map[string]string{"HEADCOUNT_REDIS_URL": "redis+sentinel://"}, "HEADCOUNT_REDIS_URL"},
+		{"misspelt Cluster scheme", map[string]string{"HEADCOUNT_REDIS_URL": "redis-cluster://127.0.0.1:7000"}, "HEADCOUNT_REDIS_URL"},
 
 		{"non-numeric per-user limit", map[string]string{"HEADCOUNT_MAX_STREAMS_PER_USER": "many"}, "HEADCOUNT_MAX_STREAMS_PER_USER"},
 		{"negative per-user limit", map[string]string{"HEADCOUNT_MAX_STREAMS_PER_USER": "-1"}, "HEADCOUNT_MAX_STREAMS_PER_USER"},
@@ -264,6 +266,9 @@ func TestLoadAccepts(t *testing.T) {
 			}
 		}},
 		{"rediss URL", map[string]string{"HEADCOUNT_REDIS_URL": "rediss://user:pw@127.0.0.1:6380/0", "HEADCOUNT_SESSION_SECRET": goodSecret}, nil},
+		{"unix socket Redis URL", map[string]string{"HEADCOUNT_REDIS_URL": "unix:///run/redis/redis.sock", "HEADCOUNT_SESSION_SECRET": goodSecret}, nil},
+		{"Sentinel Redis URL", map[string]string{"HEADCOUNT_REDIS_URL": "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379,[::1]:26379/2?master=mymaster", "HEADCOUNT_SESSION_SECRET": goodSecret}, nil},
+		{"Cluster Redis URL", map[string]string{"HEADCOUNT_REDIS_URL": "redis+cluster://10.0.0.1:7000,10.0.0.2:7000,[::1]:7000", "HEADCOUNT_SESSION_SECRET": goodSecret}, nil},
 		{"http base URL with a path", map[string]string{"HEADCOUNT_BASE_URL": "http://127.0.0.1:8080/headcount/"}, func(t *testing.T, c Config) {
 			if c.BaseURL != "http://127.0.0.1:8080/headcount" {
 				t.Errorf("BaseURL = %q, want the trailing slash trimmed", c.BaseURL)

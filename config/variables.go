@@ -1,11 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -67,14 +67,16 @@ func Variables() []Variable {
 		{"GITHUB_EMAIL_URL", DefaultGitHubEmailURL, "GitHub's user e-mails endpoint",
 			githubURL("GITHUB_EMAIL_URL", DefaultGitHubEmailURL, func(c *Config) *string { return &c.GitHubEmailURL })},
 		{"HEADCOUNT_REDIS_URL", "empty: one instance, count in memory",
-			"redis://[:password@]host:port[/db] or rediss://...; every instance on it shares one count",
+			"redis://[:password@]host:port[/db] or rediss://... (one Redis), unix:///path/to/socket, " +
+				"redis+sentinel://host:port[,host:port...]?master=NAME (a Sentinel-managed master), " +
+				"redis+cluster://host:port[,host:port...] (a Redis Cluster); every instance on it shares one count",
 			func(c *Config, v string) error {
 				c.RedisURL = v
 				if v == "" {
 					return nil
 				}
-				if u, err := url.Parse(v); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-					return fmt.Errorf("HEADCOUNT_REDIS_URL: want redis://host:port[/db] or rediss://…")
+				if err := checkRedisURL(v); err != nil {
+					return fmt.Errorf("HEADCOUNT_REDIS_URL: %v", err)
 				}
 				return nil
 			}},
@@ -218,3 +220,27 @@ func prefixes(name, v string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// checkRedisURL refuses a HEADCOUNT_REDIS_URL of none of its forms, so a
+// typo stops the start before anything listens. The grammar of each form
+// (hosts, credentials, database, options) is stream/redis's alone: it
+// reads the URL when it connects, and its errors stop the start too.
+// Nothing of the URL is repeated here: it may hold a password.
+func checkRedisURL(v string) error {
+	scheme, rest, ok := strings.Cut(v, "://")
+	switch {
+	case !ok:
+		return errors.New("no scheme; " + redisURLForms)
+	case rest == "" || rest == "/":
+		return errors.New("no host; " + redisURLForms)
+	}
+	switch scheme {
+	case "redis", "rediss", "unix", "redis+sentinel", "redis+cluster":
+		return nil
+	}
+	return errors.New("unknown scheme; " + redisURLForms)
+}
+
+// redisURLForms is what an error about HEADCOUNT_REDIS_URL asks for.
+const redisURLForms = "want redis://host:port[/db], rediss://..., unix:///path, " +
+	"redis+sentinel://host:port[,host:port...]?master=NAME or redis+cluster://host:port[,host:port...]"
