@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,6 +186,20 @@ func startStepped(t *testing.T, c *steppedCounter) (*testServer, *sseClient) {
 	return s, watcher
 }
 
+// holdCycle drains what earlier cycles left, then opens a stream of who
+// from 127.0.0.2 and returns once the cycle it starts is held in Store.
+func (c *steppedCounter) holdCycle(t *testing.T, s *testServer, who string) *sseClient {
+	t.Helper()
+	c.drain()
+	stream := mustDial(t, s.addr(), who, dialOptions{local: "127.0.0.2"})
+	select {
+	case <-c.entered:
+	case <-time.After(waitLong):
+		t.Fatalf("%s's join started no cycle", who)
+	}
+	return stream
+}
+
 // runUntil lets cycles through until cond holds, for at most waitLong.
 func (c *steppedCounter) runUntil(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -203,14 +218,7 @@ func (c *steppedCounter) runUntil(t *testing.T, cond func() bool) {
 func TestCameAndWentInsideOneCycle(t *testing.T) {
 	counter := newSteppedCounter()
 	s, watcher := startStepped(t, counter)
-	// Drain what earlier cycles left, then start one and hold it in Store.
-	counter.drain()
-	carol := mustDial(t, s.addr(), "carol", dialOptions{local: "127.0.0.2"})
-	select {
-	case <-counter.entered:
-	case <-time.After(waitLong):
-		t.Fatal("carol's join started no cycle")
-	}
+	carol := counter.holdCycle(t, s, "carol")
 	// The cycle is held before it reads who is online: bob comes and goes.
 	bob := mustDial(t, s.addr(), "bob", dialOptions{local: "127.0.0.3"})
 	bob.close()
@@ -385,4 +393,42 @@ func TestManyArrivalsInOneCycle(t *testing.T) {
 		t.Errorf("one arrival after catching up sent the watcher %q, want the two counts and one user event", names)
 	}
 	checkOrder(t, "watcher", after, nil)
+}
+
+// A cycle that announces many people at once is one event larger than
+// 64 KiB (forty arrivals with 2 KB avatar URLs, the most the handlers
+// keep), and it reaches every stream whole: its HTTP/1.1 chunk once had
+// room for four hex digits of size only, and every stream writing it
+// panicked (net/http recovered the panics and the streams stayed open,
+// silent, showing the count before).
+func TestLargeCycleEvent(t *testing.T) {
+	const arrivals = 40
+	counter := newSteppedCounter()
+	s, watcher := startStepped(t, counter)
+	// Hold a cycle in Store: the arrivals after it all go into the next.
+	carol := counter.holdCycle(t, s, "carol")
+	avatar := "https://avatars.example/" + strings.Repeat("a", 2000)
+	for i := range arrivals {
+		mustDial(t, s.addr(), fmt.Sprintf("p%02d", i), dialOptions{
+			local:   fmt.Sprintf("127.0.0.%d", 1+i%4),
+			headers: map[string]string{avatarHeader: avatar},
+		})
+	}
+	counter.runUntil(t, func() bool {
+		return watcher.latest() == arrivals+2 && carol.latest() == arrivals+2
+	})
+	for _, c := range []*sseClient{watcher, carol} {
+		c.waitPeople(t, arrivals+2, arrivals+2)
+		got := 0
+		for _, u := range c.announcements(t) {
+			if u.AvatarURL == avatar && u.Connected {
+				got++
+			}
+		}
+		if got != arrivals {
+			t.Errorf("a stream read %d arrivals with the long avatar, want %d", got, arrivals)
+		}
+		events, _ := c.snapshot()
+		checkOrder(t, "watcher", events, nil)
+	}
 }

@@ -28,6 +28,9 @@ func testPerson(id string) Person { return Person{ID: id, Login: id} }
 // take it from the session instead.
 const userHeader = "X-Test-User"
 
+// avatarHeader gives the test request's person that avatar URL.
+const avatarHeader = "X-Test-Avatar"
+
 // padHeader asks the test server for a response head padded to about
 // that many bytes.
 const padHeader = "X-Test-Pad"
@@ -70,7 +73,9 @@ func (s *testServer) serveEvents(w http.ResponseWriter, r *http.Request) {
 		// does not fit in the socket buffers of a client that never reads.
 		w.Header().Set("X-Pad", strings.Repeat("p", n))
 	}
-	err := s.hub.Serve(w, r, testPerson(r.Header.Get(userHeader)))
+	p := testPerson(r.Header.Get(userHeader))
+	p.AvatarURL = r.Header.Get(avatarHeader)
+	err := s.hub.Serve(w, r, p)
 	switch {
 	case errors.Is(err, ErrUserLimit), errors.Is(err, ErrInstanceLimit):
 		http.Error(w, err.Error(), http.StatusTooManyRequests)

@@ -44,8 +44,11 @@ const (
 	// endTimeout bounds the write of a hijacked response's last chunk.
 	endTimeout = time.Second
 	// chunkRoom is the space kept in front of an event for its chunk-size
-	// line ("ffff\r\n").
-	chunkRoom = 6
+	// line: 16 hex digits and "\r\n", room for any length. A cycle's event
+	// carries every arrival and departure of the cycle, profiles included,
+	// so it has no size bound (four hex digits, 64 KiB, crashed the
+	// process when a ramp announced a few hundred people at once).
+	chunkRoom = 16 + 2
 )
 
 // subscriber is one open stream: one GET /events response.
