@@ -25,9 +25,11 @@ const (
 // a refusal are chosen here, and only here.
 //
 // The stream ends the moment its session is signed out, here or (through
-// the shared store) on another instance: revocations cancels its request
-// context. While it lasts its connection does not count against the cap
-// on connections that hold no stream.
+// the shared store) on another instance: the stream may outlive its
+// request, so it is not the request's context that ends it but the
+// revocation watch, handed to the hub as the stream's Lifetime.Until.
+// While it lasts its connection does not count against the cap on
+// connections that hold no stream.
 func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if c.Request().Method == http.MethodHead {

@@ -114,7 +114,7 @@ func newHubCollector(hub *stream.Hub) *hubCollector {
 			func(s stream.Stats) uint64 { return s.EventsSent }),
 		counter("headcount_heartbeat_write_failures_total", "Heartbeat comments whose write failed (the client was gone or stuck).",
 			func(s stream.Stats) uint64 { return s.HeartbeatFailures }),
-		counter("headcount_events_skipped_total", "Events not queued because a subscriber was not reading; counts are sent again later.",
+		counter("headcount_events_skipped_total", "Events the shared stream refused because its queue was full (the fan-out stalled, everyone was late); counts are sent again later.",
 			func(s stream.Stats) uint64 { return s.Skipped }),
 	}}
 }

@@ -1,6 +1,6 @@
 // Package stream holds the subscribers of the live count, the count itself,
-// who is online, and the fan-out of "user count", "people count" and
-// "user" events over Server-Sent Events.
+// who is online, and the fan-out of "user count", "people count", "user"
+// and "count state" events over Server-Sent Events.
 //
 // The SSE wire is written by github.com/r3labs/sse/v2. Every subscriber
 // joins one shared r3labs stream, into which only the broadcaster

@@ -66,7 +66,7 @@ func TestFirstRunDownloadsLittle(t *testing.T) {
 	}
 	t.Logf("%d modules, %.1f MB of module zips", len(modules), float64(total)/(1<<20))
 	if total > downloadBudget {
-		t.Errorf("the first run downloads %.1f MB of modules, over the %d MB budget (see README, \"First run\")", float64(total)/(1<<20), downloadBudget>>20)
+		t.Errorf("the first run downloads %.1f MB of modules, over the %d MB budget (see the README's opening paragraph)", float64(total)/(1<<20), downloadBudget>>20)
 	}
 }
 
