@@ -121,9 +121,17 @@ func TestPresenceOrderAndLimits(t *testing.T) {
 	if code, p, _ := e.presence(clients["bob"], "?limit=1000"); code != http.StatusOK || len(p.People) != 3 {
 		t.Errorf("?limit=1000: %d, %d people", code, len(p.People))
 	}
-	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=-1", "?limit=abc", "?limit=", "?limit=1.5", "?limit=1&limit=2", "?limit=99999999999999999999"} {
-		if code, _, body := e.presence(clients["bob"], q); code != http.StatusBadRequest || !strings.Contains(body, "limit") {
-			t.Errorf("%s: %d %q, want 400 naming the limit", q, code, body)
+	if code, p, _ := e.presence(clients["bob"], "?limit=0002"); code != http.StatusOK || len(p.People) != 2 {
+		t.Errorf("?limit=0002: %d, %d people", code, len(p.People))
+	}
+	// Only plain digits; the refusal is JSON like every other /api/ error.
+	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=-1", "?limit=abc", "?limit=", "?limit=1.5", "?limit=1&limit=2", "?limit=99999999999999999999",
+		"?limit=%2B5", "?limit=+5", "?limit=%205", "?limit=5%20", "?limit=0x5", "?limit=%EF%BC%95"} {
+		resp, body := get(t, clients["bob"], e.url+"/api/presence"+q)
+		var refusal struct{ Error string }
+		if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+			json.Unmarshal([]byte(body), &refusal) != nil || !strings.Contains(refusal.Error, "limit") {
+			t.Errorf("%s: %d %s %q, want 400 and JSON naming the limit", q, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	}
 	if resp, _ := get(t, &http.Client{}, e.url+"/api/presence"); resp.StatusCode != http.StatusUnauthorized {
