@@ -19,6 +19,15 @@ const SessionCookie = "headcount_session"
 // Domain, so a sibling subdomain can neither set nor shadow it.
 const HostPrefix = "__Host-"
 
+// cookieName is the name of the cookie (or cookie prefix) base: with
+// HostPrefix when secure (an https base URL).
+func cookieName(base string, secure bool) string {
+	if secure {
+		return HostPrefix + base
+	}
+	return base
+}
+
 // SessionLifetime is how long a sign-in lasts.
 const SessionLifetime = 7 * 24 * time.Hour
 
@@ -79,11 +88,7 @@ func NewSessions(secret []byte, secure bool) *Sessions {
 }
 
 func newSessions(secret []byte, secure bool, now func() time.Time) *Sessions {
-	name := SessionCookie
-	if secure {
-		name = HostPrefix + SessionCookie
-	}
-	return &Sessions{seal: newSealer(secret, "session seal"), secure: secure, name: name, now: now}
+	return &Sessions{seal: newSealer(secret, "session seal"), secure: secure, name: cookieName(SessionCookie, secure), now: now}
 }
 
 // CookieName is the session cookie's name.

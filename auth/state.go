@@ -64,11 +64,7 @@ func NewOAuthStates(secret []byte, secure bool) *OAuthStates {
 }
 
 func newOAuthStates(secret []byte, secure bool, now func() time.Time) *OAuthStates {
-	prefix := OAuthStateCookie
-	if secure {
-		prefix = HostPrefix + OAuthStateCookie
-	}
-	return &OAuthStates{seal: newSealer(secret, "oauth state seal"), secure: secure, prefix: prefix, now: now}
+	return &OAuthStates{seal: newSealer(secret, "oauth state seal"), secure: secure, prefix: cookieName(OAuthStateCookie, secure), now: now}
 }
 
 // NewState returns an unguessable state: 32 random bytes, never anything

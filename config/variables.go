@@ -41,7 +41,7 @@ func Variables() []Variable {
 				return nil
 			}},
 		{"HEADCOUNT_BASE_URL", "http://localhost:<port of ADDR> (https:// with TLS)",
-			"public URL; the OAuth callback is <BASE_URL>/auth/github/callback; https turns on Secure cookies; sign-in reached through another host is redirected here first",
+			"public URL; the OAuth callback is <BASE_URL>/auth/github/callback; https makes every cookie a Secure __Host- cookie and adds Strict-Transport-Security; sign-in reached through another host is redirected here first",
 			func(c *Config, v string) (err error) {
 				c.BaseURL, err = baseURL(v)
 				return err
@@ -154,14 +154,14 @@ func Variables() []Variable {
 				}
 				return nil
 			}},
-		{"HEADCOUNT_DEV_LOGIN", "unset", "1 allows dev sign-in mode (no GITHUB_KEY) on a non-loopback address or behind a public base URL",
+		{"HEADCOUNT_DEV_LOGIN", "unset", "1 (or true) allows dev sign-in mode (no GITHUB_KEY) on a non-loopback address, under a public base URL and through a proxy; 0, false or unset refuse them",
 			func(c *Config, v string) error {
 				switch v {
 				case "", "0", "false":
 				case "1", "true":
 					c.DevLogin = true
 				default:
-					return fmt.Errorf("HEADCOUNT_DEV_LOGIN: %q is not 1 or 0", v)
+					return fmt.Errorf("HEADCOUNT_DEV_LOGIN: %q is not 1, true, 0 or false", v)
 				}
 				return nil
 			}},

@@ -40,13 +40,19 @@ const (
 // formLimit bounds the form bodies read, since every field is short.
 const formLimit = 64 << 10
 
+// checkAuthorize checks the client and the PKCE challenge of an authorize
+// request, the same for the form (GET) and the decision (POST): the
+// refusal, or "" when both are good.
+func (p *Provider) checkAuthorize(v url.Values) string {
+	if msg := p.checkClient(v.Get("client_id"), v.Get("redirect_uri")); msg != "" {
+		return msg
+	}
+	return checkChallenge(v.Get("code_challenge"), v.Get("code_challenge_method"))
+}
+
 func (p *Provider) serveAuthorizeForm(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if msg := p.checkClient(q.Get("client_id"), q.Get("redirect_uri")); msg != "" {
-		http.Error(w, msg, http.StatusBadRequest)
-		return
-	}
-	if msg := checkChallenge(q.Get("code_challenge"), q.Get("code_challenge_method")); msg != "" {
+	if msg := p.checkAuthorize(q); msg != "" {
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}
@@ -60,11 +66,7 @@ func (p *Provider) serveAuthorizeDecision(w http.ResponseWriter, r *http.Request
 		return
 	}
 	f := r.PostForm
-	if msg := p.checkClient(f.Get("client_id"), f.Get("redirect_uri")); msg != "" {
-		http.Error(w, msg, http.StatusBadRequest)
-		return
-	}
-	if msg := checkChallenge(f.Get("code_challenge"), f.Get("code_challenge_method")); msg != "" {
+	if msg := p.checkAuthorize(f); msg != "" {
 		http.Error(w, msg, http.StatusBadRequest)
 		return
 	}

@@ -12,22 +12,35 @@ import (
 	"github.com/headcount/headcount/templates"
 )
 
-// Page is the data of every page; templates/embed.go documents the
-// contract.
+// Page is the data of every page; the package templates documents how
+// the pages are parsed and executed.
 type Page struct {
-	Title        string
-	DevMode      bool
-	User         *auth.User
-	Count        int
-	People       int
-	ShowPeople   bool
-	Online       []OnlinePerson
-	More         int
-	Token        string
+	// Title is the page title; " · headcount" is added to it.
+	Title string
+	// DevMode is dev sign-in mode: every page shows #dev-banner.
+	DevMode bool
+	// User is the signed-in user, nil when signed out.
+	User *auth.User
+	// Count is the number of streams when the page was rendered.
+	Count int
+	// People is the number of people online then.
+	People int
+	// ShowPeople says who is online may be shown (HEADCOUNT_PRESENCE=names).
+	ShowPeople bool
+	// Online is the first dozen people online.
+	Online []OnlinePerson
+	// More is how many more are online than Online lists.
+	More int
+	// Token is a fresh bearer token (signed in only).
+	Token string
+	// TokenExpires is Token's expiry, RFC 3339.
 	TokenExpires string
-	CurlCommand  string
-	Error        *ErrorInfo
-	Dev          *devgithub.AuthorizePage
+	// CurlCommand is the ready-to-copy curl -N command.
+	CurlCommand string
+	// Error is what error.html shows.
+	Error *ErrorInfo
+	// Dev is what dev-authorize.html shows.
+	Dev *devgithub.AuthorizePage
 }
 
 // OnlinePerson is one avatar of the home page's list of who is online.
