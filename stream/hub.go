@@ -245,7 +245,10 @@ func (h *Hub) leave(sub *subscriber) {
 		h.limiter.Release(sub.person)
 	}
 	if sub.ended != nil {
-		defer sub.ended()
+		// Before the hub forgets sub: Close waits for the last stream to
+		// leave, and what Ended does (the request line) must be done by
+		// then.
+		sub.ended()
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

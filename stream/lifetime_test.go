@@ -61,3 +61,46 @@ func TestLifetime(t *testing.T) {
 		t.Fatalf("after both ended: Ended ran %d times, %d subscribers", ended.Load(), hub.Stats().Subscribers)
 	}
 }
+
+// TestCloseWaitsForEnded: Close returns only once every stream's Ended has
+// run, so a server that stops after Close has written every request line.
+func TestCloseWaitsForEnded(t *testing.T) {
+	hub := NewHub(Config{})
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var done atomic.Bool
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		lt := Lifetime{Ended: func() {
+			close(entered)
+			<-gate
+			done.Store(true)
+		}}
+		if err := hub.Serve(w, r.WithContext(WithLifetime(r.Context(), lt)), testPerson("alice")); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	}))
+	defer ts.Close()
+	c := mustDial(t, ts.Listener.Addr().String(), "alice", dialOptions{})
+	c.waitLatest(t, 1, waitLong)
+	c.close()
+	select {
+	case <-entered:
+	case <-time.After(waitLong):
+		t.Fatal("Ended did not run after the stream ended")
+	}
+
+	closed := make(chan bool, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+		defer cancel()
+		err := hub.Close(ctx)
+		closed <- err == nil && done.Load()
+	}()
+	// Close has begun (and, were it not to wait, decided to return).
+	if !eventually(waitLong, func() bool { return hub.Ready(context.Background()) == ErrClosed }) {
+		t.Fatal("Close did not begin")
+	}
+	close(gate)
+	if ok := <-closed; !ok {
+		t.Error("Close returned before the stream's Ended had run to its end")
+	}
+}
