@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -116,7 +117,7 @@ func (s *subscriber) takeOver(conn net.Conn, header http.Header) {
 // closes it.
 func (s *subscriber) serveConn() {
 	go s.readConn()
-	s.hub.sse.ServeHTTP(s, s.hub.request.WithContext(s.ctx))
+	s.serveSSE()
 	if !s.failed && s.head == nil && !s.ending.Load() {
 		// The end of the chunked body: the client sees a finished response.
 		_ = s.conn.SetWriteDeadline(time.Now().Add(endTimeout))
@@ -152,12 +153,31 @@ func (s *subscriber) serveResponse(w http.ResponseWriter, r *http.Request) {
 	s.hub.mu.Unlock()
 	// The server's WriteTimeout is for pages; the stream arms its own.
 	s.setDeadline(time.Time{})
-	s.hub.sse.ServeHTTP(s, s.hub.request.WithContext(s.ctx))
+	s.serveSSE()
 	// Give net/http's closing write of the response the same bounded time.
 	s.armedAt = time.Time{}
 	s.armDeadline()
 	s.cancel()
 	s.hub.leave(s)
+}
+
+// serveSSE has r3labs serve the stream until it ends. A panic while
+// serving it (in r3labs or in the subscriber's writes) ends this stream
+// alone, as a failed write would: it is logged with its stack, and the
+// caller closes the connection and counts the stream out. Unrecovered, it
+// would crash the process on the hub's own goroutine (a Lifetime's
+// stream), or be recovered by net/http on a connection it no longer owns,
+// leaving a silent subscriber still counted.
+func (s *subscriber) serveSSE() {
+	defer func() {
+		if v := recover(); v != nil {
+			s.failed = true // nothing more is written: an event may be half out
+			s.cancel()      // r3labs deregisters it
+			s.hub.cfg.Logger.Error("stream: serving a stream panicked; ending it",
+				"user", s.person.ID, "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	s.hub.sse.ServeHTTP(s, s.hub.request.WithContext(s.ctx))
 }
 
 // errorReporting returns the writer under w that reports flush errors.
