@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"time"
 
@@ -428,15 +429,22 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		}
 	}
 	if len(first) > 0 {
+		// Each newcomer's from is set before the event is out, or it could
+		// drop its own first event.
 		id := idOf(first[0])
-		for i, sub := range b.waiting {
+		for _, sub := range b.waiting {
 			sub.from.Store(id)
-			b.waiting[i] = nil
 		}
-		b.waiting = b.waiting[:0]
 		if !h.publish(cycleEvent(first), id) {
+			// Lost: they are the next cycle's newcomers again, or they
+			// would drop every event until someone else joined.
+			for _, sub := range b.waiting {
+				sub.from.Store(math.MaxUint64)
+			}
 			return storeRetry
 		}
+		clear(b.waiting)
+		b.waiting = b.waiting[:0]
 	}
 	return again
 }

@@ -175,3 +175,81 @@ func (w *memWriter) waitFor(timeout time.Duration, s string) bool {
 		}
 	}
 }
+
+// stalledWriter is a raw r3labs subscriber whose first flush blocks until
+// release is closed: it stalls the shared stream's relay loop once its
+// 64-slot channel is full, as a stuck subscriber can.
+type stalledWriter struct {
+	header  http.Header
+	release chan struct{}
+	stalled chan struct{} // closed when the first flush blocks
+	once    sync.Once
+}
+
+func (w *stalledWriter) Header() http.Header         { return w.header }
+func (w *stalledWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *stalledWriter) WriteHeader(int)             {}
+func (w *stalledWriter) Flush() {
+	w.once.Do(func() {
+		close(w.stalled)
+		<-w.release
+	})
+}
+
+// TestLostFirstEventIsSentAgain: when the newcomers' first event cannot be
+// published (r3labs' queue is full), they must stay newcomers and get it
+// from a later cycle, although no one else joins; else they drop every
+// event, their own count included, for good.
+func TestLostFirstEventIsSentAgain(t *testing.T) {
+	counter := newGatedCounter()
+	s := newTestServer(t, Config{Counter: counter})
+
+	// A subscriber of the shared stream that does not read.
+	w := &stalledWriter{header: http.Header{}, release: make(chan struct{}), stalled: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		s.hub.sse.ServeHTTP(w, s.hub.request.WithContext(ctx))
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-w.release:
+		default:
+			close(w.release)
+		}
+		<-served
+	}()
+	<-w.stalled
+
+	// alice is registered; the cycle that counts her waits in Store.
+	a := mustDial(t, s.addr(), "alice", dialOptions{})
+	if n := counter.nextStore(t); n != 1 {
+		t.Fatalf("Store got local %d, want 1", n)
+	}
+	// Fill the stalled channel and then the stream's queue.
+	fill := heartbeatEvent()
+	sent := 0
+	if !eventually(waitLong, func() bool {
+		for s.hub.sse.TryPublish(sharedStream, fill) {
+			sent++
+		}
+		return sent >= 2*subscriberBuffer+1
+	}) {
+		t.Fatalf("the shared stream took %d events while stalled", sent)
+	}
+	skipped := s.hub.Stats().Skipped
+	close(counter.release)
+	if !eventually(waitLong, func() bool { return s.hub.Stats().Skipped > skipped }) {
+		t.Fatalf("alice's first event was published into a full queue: %+v", s.hub.Stats())
+	}
+	close(w.release)
+	cancel()
+
+	a.waitLatest(t, 1, waitLong)
+	events, _ := a.snapshot()
+	if events[0].Event != countEventName || events[0].Data != "1" {
+		t.Errorf("alice's first event %+v, want the count 1", events[0])
+	}
+}
