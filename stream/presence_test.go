@@ -419,14 +419,19 @@ func TestLargeCycleEvent(t *testing.T) {
 	})
 	for _, c := range []*sseClient{watcher, carol} {
 		c.waitPeople(t, arrivals+2, arrivals+2)
-		got := 0
-		for _, u := range c.announcements(t) {
-			if u.AvatarURL == avatar && u.Connected {
-				got++
+		// The counts go out before the cycle's announcements: wait for
+		// those to be read too.
+		got := func(c *sseClient) int {
+			n := 0
+			for _, u := range c.announcements(t) {
+				if u.AvatarURL == avatar && u.Connected {
+					n++
+				}
 			}
+			return n
 		}
-		if got != arrivals {
-			t.Errorf("a stream read %d arrivals with the long avatar, want %d", got, arrivals)
+		if !c.waitUntil(waitLong, func(c *sseClient) bool { return got(c) >= arrivals }) || got(c) != arrivals {
+			t.Errorf("a stream read %d arrivals with the long avatar, want %d", got(c), arrivals)
 		}
 		events, _ := c.snapshot()
 		checkOrder(t, "watcher", events, nil)
