@@ -264,7 +264,7 @@ func dropCookie(r *http.Request, name string) *http.Request {
 func TestTokensWithOurKeyButWrongClaimsAreRefused(t *testing.T) {
 	now := time.Now()
 	tok := newTokens(testSecret, time.Hour, func() time.Time { return now })
-	key := deriveKey(testSecret, "bearer token", 32)
+	key := DeriveKey(testSecret, "bearer token", 32)
 	sess := NewSession(ada, now)
 	good := jwt.MapClaims{"iss": tokenIssuer, "aud": tokenAudience, "sub": "7", "login": "ada", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "sid": sess.ID, "sat": sess.Start}
 	sign := func(m jwt.SigningMethod, c jwt.MapClaims) string {

@@ -8,10 +8,11 @@ import (
 	"crypto/sha256"
 )
 
-// deriveKey turns the one configured secret into an independent key for
-// each purpose, so that a value made for one use (say a session cookie)
-// can never be accepted as another (a token or an OAuth state).
-func deriveKey(secret []byte, purpose string, n int) []byte {
+// DeriveKey turns the one configured secret into an independent key of n
+// bytes for each purpose, so that a value made for one use (say a session
+// cookie) can never be accepted as another (a token, an OAuth state, a
+// shared sign-out). n is at most 64.
+func DeriveKey(secret []byte, purpose string, n int) []byte {
 	k, err := hkdf.Key(sha256.New, secret, nil, "headcount "+purpose, n)
 	if err != nil {
 		// Only an n beyond 255*32 bytes fails; every caller asks for ≤ 64.

@@ -29,7 +29,7 @@ type sealer struct {
 }
 
 func newSealer(secret []byte, purpose string) sealer {
-	block, err := aes.NewCipher(deriveKey(secret, purpose, 32))
+	block, err := aes.NewCipher(DeriveKey(secret, purpose, 32))
 	if err != nil {
 		panic("auth: " + err.Error()) // a 32-byte key never fails
 	}

@@ -51,7 +51,7 @@ func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 
 func newTokens(secret []byte, ttl time.Duration, now func() time.Time) *Tokens {
 	return &Tokens{
-		key: deriveKey(secret, "bearer token", 32),
+		key: DeriveKey(secret, "bearer token", 32),
 		ttl: ttl,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),

@@ -421,7 +421,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		if len(first) > 0 {
 			// A second event this cycle: its token is owed, and the next
 			// cycle waits for it (the window's bound allows the one over).
-			b.limit.tokens--
+			b.limit.take(time.Now())
 		}
 		if !h.publish(cycleEvent(changed), idOf(changed[0])) {
 			b.global, b.people = -1, -1 // lost: the next cycle sends both again
@@ -492,7 +492,6 @@ func newcomersOnly(id uint64) bool { return id%2 == 1 }
 // event is then counted as skipped.
 func (h *Hub) publish(ev *sse.Event, id uint64) bool {
 	if id > 0 {
-		h.head.Store(id)
 		n := h.published.Add(1)
 		h.firstIDs[n%subscriberBuffer].Store(id)
 	}

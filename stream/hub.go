@@ -38,12 +38,10 @@ type Hub struct {
 	// subscribers were last told. Only the broadcaster writes them.
 	global atomic.Int64
 	people atomic.Int64
-	// head is the first id of the latest r3labs event published (a cycle's
-	// events travel as one); published counts those events, and firstIDs
-	// holds the first id of each of the latest, by published modulo its
-	// size: a subscriber writing an event far behind is too slow and is
-	// dropped (subscriber.go).
-	head      atomic.Uint64
+	// published counts the r3labs events published (a cycle's events
+	// travel as one), and firstIDs holds the first id of each of the
+	// latest, by published modulo its size: a subscriber writing an event
+	// far behind is too slow and is dropped (subscriber.go).
 	published atomic.Uint64
 	firstIDs  [subscriberBuffer]atomic.Uint64
 	// delivered counts the subscribers that have written the event whose

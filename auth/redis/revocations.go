@@ -7,7 +7,6 @@ package redis
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -114,10 +113,7 @@ func New(ctx context.Context, rawURL string, local *auth.Revocations, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	mac, err := hkdf.Key(sha256.New, opts.Secret, nil, "headcount revocation mac", 32)
-	if err != nil {
-		return nil, err
-	}
+	mac := auth.DeriveKey(opts.Secret, "revocation mac", 32)
 	key := streamredis.KeyPrefix(opts.Prefix) + ":revocations"
 	r := &Revocations{
 		local:    local,

@@ -29,6 +29,7 @@ import (
 	"github.com/headcount/headcount/internal/connlimit"
 	"github.com/headcount/headcount/internal/deadpeer"
 	"github.com/headcount/headcount/internal/fdlimit"
+	"github.com/headcount/headcount/internal/wiring"
 	"github.com/headcount/headcount/stream"
 	"github.com/headcount/headcount/stream/redis"
 )
@@ -108,14 +109,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hub := stream.NewHub(stream.Config{
-		Counter:           counter,
-		Heartbeat:         cfg.Heartbeat,
-		MaxStreams:        cfg.MaxStreams,
-		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
-		CountOnly:         cfg.PresenceCountOnly,
-		Logger:            log,
-	})
+	hub := stream.NewHub(wiring.HubConfig(cfg, counter, log))
 	pages, err := handlers.NewPages(cfg.DevMode())
 	if err != nil {
 		return errors.Join(err, hub.Close(context.Background()), closeCounter())
@@ -137,26 +131,17 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		return errors.Join(err, hub.Close(context.Background()), closeCounter())
 	}
 	metrics := handlers.NewMetrics(hub)
-	handler := handlers.NewServer(handlers.Deps{
+	handler := handlers.NewServer(wiring.Deps(cfg, wiring.Parts{
 		Logger:           log,
 		PublicURL:        publicURL,
 		Hub:              hub,
-		Provider:         id.Provider,
-		Exchange:         id.Exchange,
-		ProfileURL:       id.ProfileURL,
-		DevProvider:      id.Dev,
-		DevDirectHosts:   id.DirectHosts,
-		HTTPS:            cfg.Secure(),
+		Identity:         id,
 		Pages:            pages,
-		Sessions:         auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
-		States:           auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
-		Tokens:           auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
+		Metrics:          metrics,
 		Revocations:      revocations,
 		Revoker:          revoker,
-		Metrics:          metrics,
 		MetricsElsewhere: metricsLn != nil,
-		TrustedProxies:   cfg.TrustedProxies,
-	})
+	}))
 
 	srv := handlers.NewHTTPServer(handler, log)
 	served := make(chan error, 1)

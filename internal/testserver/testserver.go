@@ -26,6 +26,7 @@ import (
 	"github.com/headcount/headcount/internal/certwatch"
 	"github.com/headcount/headcount/internal/connlimit"
 	"github.com/headcount/headcount/internal/deadpeer"
+	"github.com/headcount/headcount/internal/wiring"
 	"github.com/headcount/headcount/stream"
 )
 
@@ -108,14 +109,7 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	s.publicURL = cfg.PublicURL(s.ln.Addr())
-	s.hub = stream.NewHub(stream.Config{
-		Counter:           s.counter,
-		Heartbeat:         cfg.Heartbeat,
-		MaxStreams:        cfg.MaxStreams,
-		MaxStreamsPerUser: cfg.MaxStreamsPerUser,
-		CountOnly:         cfg.PresenceCountOnly,
-		Logger:            log,
-	})
+	s.hub = stream.NewHub(wiring.HubConfig(cfg, s.counter, log))
 	pages, err := handlers.NewPages(cfg.DevMode())
 	if err == nil {
 		s.id, err = identity.New(cfg, identity.Mount{
@@ -146,25 +140,16 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 		}
 		return nil, errors.Join(err, s.hub.Close(context.Background()))
 	}
-	s.srv = handlers.NewHTTPServer(handlers.NewServer(handlers.Deps{
-		Logger:         log,
-		PublicURL:      s.publicURL,
-		Hub:            s.hub,
-		Provider:       s.id.Provider,
-		Exchange:       s.id.Exchange,
-		ProfileURL:     s.id.ProfileURL,
-		DevProvider:    s.id.Dev,
-		DevDirectHosts: s.id.DirectHosts,
-		HTTPS:          cfg.Secure(),
-		Pages:          pages,
-		Sessions:       auth.NewSessions(cfg.SessionSecret, cfg.Secure()),
-		States:         auth.NewOAuthStates(cfg.SessionSecret, cfg.Secure()),
-		Tokens:         auth.NewTokens(cfg.SessionSecret, cfg.TokenTTL),
-		Revocations:    revocations,
-		Revoker:        revoker,
-		Metrics:        handlers.NewMetrics(s.hub),
-		TrustedProxies: cfg.TrustedProxies,
-	}), log)
+	s.srv = handlers.NewHTTPServer(handlers.NewServer(wiring.Deps(cfg, wiring.Parts{
+		Logger:      log,
+		PublicURL:   s.publicURL,
+		Hub:         s.hub,
+		Identity:    s.id,
+		Pages:       pages,
+		Metrics:     handlers.NewMetrics(s.hub),
+		Revocations: revocations,
+		Revoker:     revoker,
+	})), log)
 	maxOther := cfg.MaxOtherConns
 	if opts.MaxOtherConns != 0 {
 		maxOther = opts.MaxOtherConns
