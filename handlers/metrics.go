@@ -116,6 +116,8 @@ func newHubCollector(hub *stream.Hub) *hubCollector {
 			func(s stream.Stats) uint64 { return s.HeartbeatFailures }),
 		counter("headcount_events_skipped_total", "Events the shared stream refused because its queue was full (the fan-out stalled, everyone was late); counts are sent again later.",
 			func(s stream.Stats) uint64 { return s.Skipped }),
+		counter("headcount_streams_dropped_behind_total", "Streams ended because they fell too many events behind (the client stopped reading, or reads slower than the events come).",
+			func(s stream.Stats) uint64 { return s.DroppedBehind }),
 	}}
 }
 

@@ -20,10 +20,10 @@ import (
 // by the real Hub.Serve and r3labs; only the connection is replaced by an
 // in-memory flushable writer, so kernel and loopback costs are left out.
 //
-// The publish rate is bounded (broadcast.go: 4 a second at the default
-// write timeout), so ns/op is that bound's for every N here; the
-// fan-out's own cost is cpu-ns/subscriber, the process's CPU time per
-// subscriber per broadcast. docs/benchmarks.md has the figures.
+// ns/subscriber is wall time, which with few subscribers is mostly the
+// broadcaster's own wake-ups; the fan-out's own cost is
+// cpu-ns/subscriber, the process's CPU time per subscriber per
+// broadcast. docs/benchmarks.md has the figures.
 //
 // The 3 allocations per subscriber are r3labs' fmt.Fprintf calls.
 func BenchmarkBroadcast(b *testing.B) {
@@ -95,8 +95,8 @@ func benchmarkBroadcast(b *testing.B, n int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/subscriber")
-	// The publish rate is bounded, so with few subscribers the wall time is
-	// the bound's; the CPU time is the fan-out's.
+	// With few subscribers the wall time is the broadcaster's wake-ups;
+	// the CPU time is the fan-out's.
 	b.ReportMetric(float64(cpuSince(cpu0).Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/subscriber")
 
 	cancel()

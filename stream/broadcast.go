@@ -12,20 +12,38 @@ import (
 
 // The broadcaster is the only goroutine that publishes into the shared
 // r3labs stream. Its events reach every subscriber in one order, so ids
-// only grow; its rate is bounded (publishBudget), so a subscriber that
-// stops reading is dropped by its write deadline before its 64-slot r3labs
-// channel can fill and block the stream's relay loop for everyone. A
-// cycle's events (the counts that changed, then one "user" event per
-// person who came or went) travel as one r3labs event (see cycleEvent), so
-// the budget is counted in cycles, however many people move.
+// only grow. r3labs relays each event into every subscriber's 64-slot
+// channel and blocks, for everyone, on a full one; so before every publish
+// the broadcaster ends each subscriber that has fallen dropDepth events
+// behind (dropLagging): a client that stops reading, or reads slower than
+// events come, is dropped long before its channel can fill, whatever the
+// rate of events. A cycle's events (the counts that changed, then one
+// "user" event per person who came or went) travel as one r3labs event
+// (see cycleEvent), however many people move.
 
 const (
-	// publishBudget is how many events may be published within any
-	// window of WriteTimeout plus a margin: below the 64 slots of a
-	// subscriber's channel, with room for the event being written.
-	publishBudget = subscriberBuffer - 4
-	// publishBurst is how many of them may go at once after a quiet time.
-	publishBurst = 16
+	// streamQueue is the depth of the shared stream's own queue, in front
+	// of r3labs' relay loop: a few events, so few can be on their way to a
+	// subscriber from before it joined (see dropLagging).
+	streamQueue = 4
+	// queueSlack is how many events a subscriber may be sent from before
+	// the publish count it started at: those queued when r3labs registered
+	// it, and the one being published then.
+	queueSlack = streamQueue + 1
+	// dropDepth is how many events a subscriber's channel may hold before
+	// the hub ends the subscriber: room is left for the events published
+	// while its end takes effect.
+	dropDepth = subscriberBuffer - 16
+	// stuckWrite is how long a subscriber must have been inside one write
+	// to count as stuck: a write with room in the socket buffer takes
+	// microseconds.
+	stuckWrite = 50 * time.Millisecond
+	// catchUpCheck is how often the broadcaster looks again at subscribers
+	// that are behind, not stuck, while it waits for them.
+	catchUpCheck = time.Millisecond
+	// publishWait bounds how long publish waits for room in the shared
+	// stream's queue.
+	publishWait = 100 * time.Millisecond
 	// storeRetry is how soon a failed Counter.Store is tried again.
 	storeRetry = 500 * time.Millisecond
 	// storeTimeout bounds one Counter.Store, so a hung back end cannot
@@ -57,16 +75,6 @@ const (
 	// paceFrom is the least broadcast worth pacing: below it a fan-out
 	// costs next to nothing.
 	paceFrom = 1000
-	// reserveTokens are the publish tokens a burst of changes leaves in the
-	// bucket for telling everyone where it ended: the last counts, the
-	// newcomers' first events and, a leave grace later, who went offline.
-	// Without them, a burst long enough to empty the bucket left the end
-	// waiting a quarter second (WriteTimeout/44) per event, and the
-	// contract's second was gone.
-	reserveTokens = 3
-	// burstOver is how long without a change means a burst has ended, so
-	// a cycle may take the reserve.
-	burstOver = 100 * time.Millisecond
 )
 
 // broadcaster is the state of the broadcaster goroutine, touched by no other.
@@ -80,14 +88,16 @@ type broadcaster struct {
 	// peopleFailing: the last Roster call failed (log once per outage)
 	peopleFailing bool
 	lastTime      time.Time // when the latest cycle started
-	lastChange    time.Time // when the latest change was signalled
 	// sentAt and reached are when the latest cycle's event went out and
 	// to how many subscribers (those registered then); newcomers is how
 	// many of them it was the first event of.
 	sentAt    time.Time
 	reached   int
 	newcomers int
-	limit     limiter
+	// checkAt is the least publish count at which a subscriber could be
+	// dropDepth behind, as of the last look (dropLagging).
+	checkAt uint64
+	lagging []*subscriber // dropLagging's, kept for its next call
 	// waiting are newcomers counted in but not yet sent their first
 	// events; changed and first are the current cycle's events.
 	waiting []*subscriber
@@ -95,57 +105,73 @@ type broadcaster struct {
 	first   []eventFields
 }
 
-// limiter is a token bucket over published events: at most publishBurst
-// at once, and publishBudget within any window of the given length.
-type limiter struct {
-	tokens float64
-	rate   float64 // tokens per second
-	last   time.Time
-}
-
-// newLimiter fills the bucket for a window (WriteTimeout plus margin):
-// publishBurst + rate·window = publishBudget.
-func newLimiter(window time.Duration, now time.Time) limiter {
-	return limiter{
-		tokens: publishBurst,
-		rate:   float64(publishBudget-publishBurst) / window.Seconds(),
-		last:   now,
-	}
-}
-
-// refill adds the tokens earned since the last look.
-func (l *limiter) refill(now time.Time) {
-	l.tokens = min(publishBurst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
-	l.last = now
-}
-
-// untilAbove returns how long until a token can be taken with keep
-// tokens left in the bucket: 0 if now.
-func (l *limiter) untilAbove(now time.Time, keep float64) time.Duration {
-	l.refill(now)
-	if short := keep + 1 - l.tokens; short > 0 {
-		return time.Duration(short / l.rate * float64(time.Second))
-	}
-	return 0
-}
-
-// take takes one token and returns how long to wait before using it.
-func (l *limiter) take(now time.Time) time.Duration {
-	l.refill(now)
-	l.tokens--
-	if l.tokens >= 0 {
-		return 0
-	}
-	return time.Duration(-l.tokens / l.rate * float64(time.Second))
-}
-
-// tryTake takes a token if one is there now, and reports whether it did.
-func (l *limiter) tryTake(now time.Time) bool {
-	if l.take(now) == 0 {
+// dropLagging makes sure, before the next event is published, that no
+// subscriber's r3labs channel could then hold dropDepth events: a
+// subscriber that far behind and stuck in a write (for stuckWrite) is
+// ended; one that far behind but not in a write has simply not been
+// given the CPU yet (a burst of events outran its goroutine), and the
+// broadcaster waits for it to catch up, at most WriteTimeout, the bound a
+// stuck write has anyway. It reports false if the hub stopped meanwhile.
+//
+// A subscriber's at is the publish count it started from plus every event
+// it has begun to write (subscriber.startEvent); what it has been sent and
+// not begun is at most the events published since, plus queueSlack. Its
+// end makes a blocked write fail at once, and from then on r3labs' loop
+// drains its channel without writing until the relay loop takes it out,
+// so the channel never fills and the relay never blocks on it.
+//
+// A subscriber that keeps up is within a few events of the head, so the
+// look at everyone is only taken once the slowest seen last time could
+// have fallen behind: a pass over the subscribers every few dozen events
+// at most, not one per publish.
+func (h *Hub) dropLagging(b *broadcaster) bool {
+	next := h.published.Load() + 1
+	if next < b.checkAt {
 		return true
 	}
-	l.tokens++ // not taken after all
-	return false
+	behind := func(sub *subscriber) bool { return next-sub.at.Load()+queueSlack >= dropDepth }
+	least := next
+	lagging := b.lagging[:0]
+	h.mu.Lock()
+	for sub := range h.subs {
+		switch {
+		case !sub.registered || sub.ending.Load():
+		case behind(sub):
+			lagging = append(lagging, sub)
+		default:
+			least = min(least, sub.at.Load())
+		}
+	}
+	h.mu.Unlock()
+	defer func() {
+		clear(lagging)
+		b.lagging = lagging[:0]
+	}()
+	for start := time.Now(); len(lagging) > 0; {
+		h.mu.Lock()
+		now, waiting := time.Now(), lagging[:0]
+		for _, sub := range lagging {
+			_, here := h.subs[sub]
+			switch {
+			case !here || sub.ending.Load():
+			case !behind(sub):
+				least = min(least, sub.at.Load())
+			case sub.stuck(now) || now.Sub(start) >= h.cfg.WriteTimeout:
+				sub.end()
+				h.stats.droppedBehind.Add(1)
+			default:
+				waiting = append(waiting, sub)
+			}
+		}
+		h.mu.Unlock()
+		clear(lagging[len(waiting):])
+		lagging = waiting
+		if len(lagging) > 0 && !h.sleep(catchUpCheck) {
+			return false
+		}
+	}
+	b.checkAt = least + dropDepth - queueSlack
+	return true
 }
 
 // pace waits, after the latest broadcast, until the fan-out has been idle
@@ -202,8 +228,7 @@ func (h *Hub) runBroadcaster() {
 		cancel()
 	}()
 
-	window := h.cfg.WriteTimeout + h.cfg.WriteTimeout/10 + 100*time.Millisecond
-	b := broadcaster{limit: newLimiter(window, time.Now())}
+	var b broadcaster
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
@@ -222,24 +247,19 @@ func (h *Hub) runBroadcaster() {
 			return
 		case <-beats:
 			// Everyone gets the beat, whatever else is on its way: it is
-			// what finds a vanished client. A beat only takes a free
-			// token: counts keep a busy stream alive as well.
-			if b.limit.tryTake(time.Now()) {
-				h.publish(heartbeat, 0)
+			// what finds a vanished client.
+			if !h.dropLagging(&b) {
+				return
 			}
+			h.publish(heartbeat)
 			continue
 		case <-h.dirty:
-			b.lastChange = time.Now()
 		case <-changes:
-			b.lastChange = time.Now()
 		case <-retry.C:
 		}
 		// The first change after a quiet time goes out at once; later ones
 		// wait for the coalescing gap and the pace, and are merged.
 		if !h.sleep(h.cfg.Coalesce-time.Since(b.lastTime)) || !h.pace(&b) {
-			return
-		}
-		if !h.awaitToken(&b) || !h.sleep(b.limit.take(time.Now())) {
 			return
 		}
 		// This cycle reads the latest state, so a signal sent before now is served by it.
@@ -252,34 +272,6 @@ func (h *Hub) runBroadcaster() {
 			retry.Reset(again)
 		}
 	}
-}
-
-// awaitToken waits until the cycle may take a publish token: at once while
-// the bucket holds more than the reserve; else until it does, or until no
-// change has come for burstOver (the burst has ended, and the reserve
-// tells everyone its end at once). It reports false if the hub stopped
-// meanwhile. The bucket itself still bounds every window: the reserve
-// only decides who may spend its last tokens.
-func (h *Hub) awaitToken(b *broadcaster) bool {
-	for range 1000 { // a round per change: past 1000 in one wait, the reserve is not held back
-		wait := b.limit.untilAbove(time.Now(), reserveTokens)
-		quiet := burstOver - time.Since(b.lastChange)
-		if wait <= 0 || quiet <= 0 {
-			return true
-		}
-		t := time.NewTimer(max(min(wait, quiet), time.Millisecond))
-		select {
-		case <-h.stop:
-			t.Stop()
-			return false
-		case <-h.dirty:
-			// The cycle reads the latest state: this change is in it.
-			b.lastChange = time.Now()
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	return true
 }
 
 // sleep waits d (nothing if d <= 0) and reports false if the hub stopped meanwhile.
@@ -418,12 +410,10 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	}
 	h.delivered.Store(0)
 	if len(changed) > 0 {
-		if len(first) > 0 {
-			// A second event this cycle: its token is owed, and the next
-			// cycle waits for it (the window's bound allows the one over).
-			b.limit.take(time.Now())
+		if !h.dropLagging(b) {
+			return again
 		}
-		if !h.publish(cycleEvent(changed), idOf(changed[0])) {
+		if !h.publish(cycleEvent(changed)) {
 			b.global, b.people = -1, -1 // lost: the next cycle sends both again
 			again = storeRetry
 		}
@@ -435,7 +425,10 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		for _, sub := range b.waiting {
 			sub.from.Store(id)
 		}
-		if !h.publish(cycleEvent(first), id) {
+		if !h.dropLagging(b) {
+			return again
+		}
+		if !h.publish(cycleEvent(first)) {
 			// Lost: they are the next cycle's newcomers again, or they
 			// would drop every event until someone else joined.
 			for _, sub := range b.waiting {
@@ -486,31 +479,22 @@ func idOf(f eventFields) uint64 {
 // the first events of newcomers (odd) rather than for everyone (even).
 func newcomersOnly(id uint64) bool { return id%2 == 1 }
 
-// publish hands ev, whose first id is id (0 for a heartbeat), to the
-// shared stream without waiting. The stream's queue is only full if its
-// relay loop is stalled, which the publish rate is there to prevent; the
-// event is then counted as skipped.
-func (h *Hub) publish(ev *sse.Event, id uint64) bool {
-	if id > 0 {
-		n := h.published.Add(1)
-		h.firstIDs[n%subscriberBuffer].Store(id)
+// publish hands ev to the shared stream and counts it in published (see
+// dropLagging). The stream's queue is full only while its relay loop is
+// still handing out streamQueue earlier events; publish then tries again
+// every catchUpCheck for up to publishWait, and past that (the relay
+// stalled) counts the event as skipped: a count is published again later.
+func (h *Hub) publish(ev *sse.Event) bool {
+	h.published.Add(1)
+	for range publishWait / catchUpCheck {
+		if h.sse.TryPublish(sharedStream, ev) {
+			return true
+		}
+		if !h.sleep(catchUpCheck) {
+			break
+		}
 	}
-	if h.sse.TryPublish(sharedStream, ev) {
-		return true
-	}
+	h.published.Add(^uint64(0)) // not published after all
 	h.stats.skipped.Add(1)
 	return false
-}
-
-// behind reports whether an event whose first id is id is more than
-// maxLag events older than the latest published: a subscriber writing it
-// now reads too slowly and would in time fill its channel.
-func (h *Hub) behind(id uint64) bool {
-	n := h.published.Load()
-	if n <= maxLag {
-		return false
-	}
-	// The first id maxLag events back; if it was overwritten since, the
-	// one there is newer still, and the answer the same.
-	return h.firstIDs[(n-maxLag)%subscriberBuffer].Load() > id
 }

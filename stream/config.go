@@ -27,9 +27,8 @@ type Config struct {
 	MaxStreamsPerUser int
 	// WriteTimeout bounds every write to a subscriber, so a client that stops
 	// reading is dropped instead of holding its stream forever; zero means
-	// DefaultWriteTimeout. It also sets the publish rate: at most 60 events
-	// in any WriteTimeout (plus a margin), so a stuck client's 64-slot
-	// r3labs channel cannot fill before its write fails.
+	// DefaultWriteTimeout. (One that falls dropDepth events behind is
+	// dropped sooner, whatever the timeout: see broadcast.go.)
 	WriteTimeout time.Duration
 	// Retry is the reconnection delay suggested to clients with the first
 	// event (the SSE "retry:" field); zero means DefaultRetry.
@@ -39,8 +38,7 @@ type Config struct {
 	// not one per join. With very many subscribers the hub stretches it by
 	// the measured cost of a broadcast (broadcast.go). Zero means
 	// DefaultCoalesce; a negative value turns merging and pacing off
-	// (benchmarks, tests). The bound on the publish rate, derived from
-	// WriteTimeout, always holds.
+	// (benchmarks, tests).
 	Coalesce time.Duration
 	// CountOnly keeps identities in: no "user" events are sent and Online
 	// lists nobody (HEADCOUNT_PRESENCE=count). The counts still flow.

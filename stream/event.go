@@ -117,9 +117,9 @@ func userFields(id uint64, t transition, users, people int) eventFields {
 }
 
 // cycleEvent is one r3labs event that puts every event of parts on the
-// wire, in order, each with its own id: the publish rate is bounded in
-// r3labs events (see broadcast.go), so a cycle costs one however many
-// people it announces. r3labs writes an event as "id:", "data:", "event:",
+// wire, in order, each with its own id: a subscriber's channel holds
+// r3labs events (see broadcast.go), so a cycle takes one slot however
+// many people it announces. r3labs writes an event as "id:", "data:", "event:",
 // "retry:" lines and a blank line; the data of the first part goes on to
 // the first part's own name and retry, a blank line, and every further
 // part but the last whole, ending with the last part's id and data, whose

@@ -4,7 +4,8 @@
 //
 // The SSE wire is written by github.com/r3labs/sse/v2. Every subscriber
 // joins one shared r3labs stream, into which only the broadcaster
-// publishes, at a bounded rate (see broadcast.go); a subscriber is one
+// publishes, dropping any subscriber that falls behind before it can
+// stall the others (see broadcast.go); a subscriber is one
 // type (subscriber.go) whose life and delivery fit in one file. The
 // invariants and r3labs' traps are written down in docs/design.md.
 package stream
@@ -38,12 +39,10 @@ type Hub struct {
 	// subscribers were last told. Only the broadcaster writes them.
 	global atomic.Int64
 	people atomic.Int64
-	// published counts the r3labs events published (a cycle's events
-	// travel as one), and firstIDs holds the first id of each of the
-	// latest, by published modulo its size: a subscriber writing an event
-	// far behind is too slow and is dropped (subscriber.go).
+	// published counts the r3labs events published, heartbeats included
+	// (a cycle's events travel as one): how far behind a subscriber is
+	// (dropLagging, in broadcast.go).
 	published atomic.Uint64
-	firstIDs  [subscriberBuffer]atomic.Uint64
 	// delivered counts the subscribers that have written the event whose
 	// first id is measured (the latest cycle's for everyone), and
 	// deliveredAt (Unix nanoseconds) is when the latest did: how the
@@ -86,7 +85,7 @@ func NewHub(cfg Config) *Hub {
 	s := sse.New()
 	s.AutoReplay = false
 	s.AutoStream = false
-	s.BufferSize = subscriberBuffer
+	s.BufferSize = streamQueue
 	s.Headers = map[string]string{"X-Accel-Buffering": "no"}
 	s.CreateStream(sharedStream)
 

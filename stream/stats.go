@@ -32,9 +32,13 @@ type Stats struct {
 	// HeartbeatFailures counts heartbeat comments whose write or flush failed.
 	HeartbeatFailures uint64
 	// Skipped counts events the shared stream refused because its queue
-	// was full (its relay loop stalled); the bound on the publish rate is
-	// there to keep it at zero. A refused count is published again.
+	// stayed full for publishWait (its relay loop stalled). A refused
+	// count is published again.
 	Skipped uint64
+	// DroppedBehind counts streams ended because they fell too many
+	// events behind: a client that stopped reading, or reads slower than
+	// the events come.
+	DroppedBehind uint64
 	// Partial is true while the Counter can only give this instance's best
 	// knowledge of the global count (its shared back end is unavailable).
 	Partial bool
@@ -54,6 +58,7 @@ type liveStats struct {
 	eventsSent           atomic.Uint64
 	heartbeatFailures    atomic.Uint64
 	skipped              atomic.Uint64
+	droppedBehind        atomic.Uint64
 	partial              atomic.Bool
 }
 
@@ -74,6 +79,7 @@ func (c *liveStats) snapshot(global, people int64) Stats {
 		EventsSent:           c.eventsSent.Load(),
 		HeartbeatFailures:    c.heartbeatFailures.Load(),
 		Skipped:              c.skipped.Load(),
+		DroppedBehind:        c.droppedBehind.Load(),
 		Partial:              c.partial.Load(),
 	}
 }

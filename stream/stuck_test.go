@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -72,17 +73,18 @@ func mustDialRaw(t *testing.T, addr, user string, opt dialOptions) *sseClient {
 }
 
 // TestStuckClient holds a real TCP client that never reads beside three
-// watchers and churn as fast as the test can make it. While the stuck
+// watchers and churn as fast as the test can make it, with heartbeats
+// every 20 ms: far more events than its 64-slot r3labs channel holds,
+// long before its write could time out (a minute here). While the stuck
 // client is held, every change must reach every watcher within
-// stallLimit: a stuck reader whose r3labs channel filled would block the
-// shared stream until its write deadline (three seconds here), far longer.
-// The stuck client must be dropped, bringing the count down, once its
-// write has been blocked for WriteTimeout.
+// stallLimit: a stuck reader whose channel filled would block the shared
+// stream until its write deadline. The hub must drop it for falling
+// behind (Stats.DroppedBehind), bringing the count down.
 //
-// A stall by a stuck reader lasts until its write times out and happens
-// on every try; a busy machine's scheduling can delay one step past the
-// limit now and then. So the scenario is tried up to three times, each on
-// a fresh hub, and fails only if every try saw a step over the limit.
+// A busy machine's scheduling can delay one step past the limit now and
+// then, where a stall would last until the write deadline on every try.
+// So the scenario is tried up to three times, each on a fresh hub, and
+// fails only if every try saw a step over the limit.
 func TestStuckClient(t *testing.T) {
 	var worsts []time.Duration
 	for try := range 3 {
@@ -103,11 +105,9 @@ func TestStuckClient(t *testing.T) {
 // stuckClientTry runs TestStuckClient's scenario once and returns its
 // slowest step while the client was stuck.
 func stuckClientTry(t *testing.T) time.Duration {
-	const writeTimeout = 3 * time.Second
 	s := newTestServer(t, Config{
-		// Beats as well as counts: more events than the channel holds within WriteTimeout, unless the rate is bounded.
 		Heartbeat:    20 * time.Millisecond,
-		WriteTimeout: writeTimeout,
+		WriteTimeout: time.Minute,
 		Coalesce:     time.Millisecond,
 	}, smallSendBuffers)
 
@@ -117,8 +117,7 @@ func stuckClientTry(t *testing.T) time.Duration {
 	}
 	// current waits until every watcher shows the number of streams the
 	// hub counts, and returns how long the latest event took to reach them
-	// all from its publication. The rate bound may hold a change back
-	// before that, by design; a stall is what comes after.
+	// all from the moment the hub had it out.
 	current := func(step int) time.Duration {
 		t.Helper()
 		if !eventually(waitLong, func() bool { return s.hub.Count() == registered(s.hub) }) {
@@ -142,14 +141,13 @@ func stuckClientTry(t *testing.T) time.Duration {
 	current(0)
 
 	dialStuck(t, s, "stuck")
-	start := time.Now()
-	broadcasts := s.hub.Stats().Broadcasts
+	start, events := time.Now(), s.hub.published.Load()
 	var (
-		dropped           time.Duration
-		worst             time.Duration
-		changesWhileStuck uint64
-		stepsWhileStuck   int
-		worstDial         time.Duration
+		dropped         time.Duration
+		eventsWhenStuck uint64
+		worst           time.Duration
+		stepsWhileStuck int
+		worstDial       time.Duration
 	)
 	for step := 1; step <= 5000 && time.Since(start) < 20*time.Second; step++ {
 		// A step that starts while the client is stuck is judged, even if
@@ -173,25 +171,32 @@ func stuckClientTry(t *testing.T) time.Duration {
 		}
 		if dropped == 0 && userStreams(s.hub, "stuck") == 0 {
 			dropped = time.Since(start)
-			changesWhileStuck = s.hub.Stats().Broadcasts - broadcasts
+			eventsWhenStuck = s.hub.published.Load() - events
 		}
-		// A few more steps after the drop show the watchers still current.
-		if dropped > 0 && step%20 == 0 {
+		// Steps go on past the drop until more events have come than the
+		// channel holds: had the client not been dropped, it would have
+		// filled by then. They show the watchers still current, too.
+		if dropped > 0 && s.hub.published.Load()-events > 2*subscriberBuffer {
 			break
 		}
 	}
 	if dropped == 0 {
 		t.Fatalf("the stuck client was not dropped within %v (stats %+v)", time.Since(start), s.hub.Stats())
 	}
-	t.Logf("stuck client dropped after %v; %d changes meanwhile; the slowest step (connect, or publication to every watcher) took %v (slowest connect %v); stats %+v",
-		dropped, changesWhileStuck, worst, worstDial, s.hub.Stats())
-	if dropped < writeTimeout/2 {
-		t.Errorf("the stuck client was dropped after %v, before its write could time out: it was not stuck", dropped)
+	t.Logf("stuck client dropped after %v and %d events; the slowest step (connect, or publication to every watcher) took %v (slowest connect %v); stats %+v",
+		dropped, eventsWhenStuck, worst, worstDial, s.hub.Stats())
+	if n := s.hub.Stats().DroppedBehind; n != 1 {
+		t.Errorf("DroppedBehind = %d, want 1: the stuck client was not dropped for falling behind", n)
 	}
-	// Without the bound on the publish rate, these steps (each as fast as
-	// the watchers follow) would fill the stuck client's 64-slot channel
-	// within a fraction of WriteTimeout.
-	if stepsWhileStuck < 10 {
+	// Dropped before its channel could fill, in a run with more events
+	// than the channel holds, all within a fraction of WriteTimeout.
+	if eventsWhenStuck >= subscriberBuffer {
+		t.Errorf("the stuck client was dropped after %d events: its %d-slot channel could have filled", eventsWhenStuck, subscriberBuffer)
+	}
+	if n := s.hub.published.Load() - events; n <= 2*subscriberBuffer {
+		t.Errorf("only %d events in the run: the stuck client's channel never could have filled, nothing was tested", n)
+	}
+	if stepsWhileStuck < 2 {
 		t.Errorf("only %d churn steps while the client was stuck: nothing was tested", stepsWhileStuck)
 	}
 	for i, w := range watchers {
@@ -200,6 +205,30 @@ func stuckClientTry(t *testing.T) time.Duration {
 		checkOrder(t, fmt.Sprintf("watcher %d", i), events, nil)
 	}
 	return worst
+}
+
+// TestQuietStuckClientTimesOut: where too few events come for a stuck
+// client to fall behind, its blocked write times out: the client is
+// dropped after WriteTimeout (between half of it and all of it: the
+// deadline moves at most every WriteTimeout/2), not held forever.
+func TestQuietStuckClientTimesOut(t *testing.T) {
+	const writeTimeout = 2 * time.Second
+	s := newTestServer(t, Config{WriteTimeout: writeTimeout}, smallSendBuffers)
+	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
+	dialStuck(t, s, "stuck")
+	start := time.Now()
+	watcher.waitLatest(t, 2, waitLong)
+	if !eventually(2*writeTimeout, func() bool { return userStreams(s.hub, "stuck") == 0 }) {
+		t.Fatalf("the stuck client was still held %v later (stats %+v)", time.Since(start), s.hub.Stats())
+	}
+	took := time.Since(start)
+	watcher.waitLatest(t, 1, waitLong)
+	if took < writeTimeout/2 {
+		t.Errorf("the stuck client was dropped after %v, before its write could time out", took)
+	}
+	if n := s.hub.Stats().DroppedBehind; n != 0 {
+		t.Errorf("DroppedBehind = %d with a handful of events, want 0: it was not its write timing out", n)
+	}
 }
 
 // TestCloseEndsStuckStream shows that Close does not wait WriteTimeout for
@@ -257,4 +286,40 @@ func TestSlowClientCatchesUp(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// TestBurstOutrunningWritersDropsNobody: with merging off, a burst of
+// joins publishes events faster than hundreds of subscriber goroutines on
+// a few cores get to write them, so many fall far behind without being
+// stuck. The hub must wait for them, not drop them: every stream is still
+// held once the count settles, and DroppedBehind stays 0.
+func TestBurstOutrunningWritersDropsNobody(t *testing.T) {
+	const n = 300
+	h := NewHub(Config{Coalesce: -1})
+	ctx, cancel := context.WithCancel(context.Background())
+	var served sync.WaitGroup
+	for i := range n {
+		w := &benchWriter{header: http.Header{}, onFlush: func() {}}
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
+		served.Go(func() {
+			if err := h.Serve(w, r, testPerson(fmt.Sprintf("user%d", i))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	settled := eventually(waitLong, func() bool { return h.Count() == n })
+	st := h.Stats()
+	cancel()
+	served.Wait()
+	if err := h.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !settled {
+		t.Fatalf("the count never reached %d: stats %+v", n, st)
+	}
+	if st.DroppedBehind != 0 || st.Subscribers != n {
+		t.Errorf("%d streams dropped for falling behind, %d of %d held: a burst that merely outran the writers dropped them",
+			st.DroppedBehind, st.Subscribers, n)
+	}
+	t.Logf("published %d events for %d joins", h.published.Load(), n)
 }

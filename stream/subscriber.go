@@ -34,14 +34,9 @@ import (
 //     connection, and Hub.leave counts it out.
 
 const (
-	// subscriberBuffer is the depth of r3labs' event queues: the shared
-	// stream's own, and (fixed by r3labs) each subscriber's channel.
+	// subscriberBuffer is the depth of each subscriber's r3labs channel
+	// (fixed by r3labs).
 	subscriberBuffer = 64
-	// maxLag is how far (in published events) a subscriber may fall
-	// behind the head before it is dropped: a client that reads, but
-	// slower than events come, would otherwise fill its 64-slot channel
-	// and stall the shared stream for everyone.
-	maxLag = 32
 	// endTimeout bounds the write of a hijacked response's last chunk.
 	endTimeout = time.Second
 	// chunkRoom is the space kept in front of an event for its chunk-size
@@ -70,6 +65,14 @@ type subscriber struct {
 	from atomic.Uint64
 	// registered is set, under Hub.mu, once r3labs has registered it.
 	registered bool
+	// at is the publish count (Hub.published) the subscriber started
+	// from, plus every event it has begun to write: how far it has come
+	// (see Hub.dropLagging).
+	at atomic.Uint64
+	// writeSince is when the write to the connection going on now began
+	// (Unix nanoseconds), 0 between writes: a subscriber long inside one
+	// is stuck (see Hub.dropLagging).
+	writeSince atomic.Int64
 
 	// The connection: conn when hijacked, else w (and rc on w).
 	conn   net.Conn
@@ -177,6 +180,9 @@ func (s *subscriber) serveSSE() {
 				"user", s.person.ID, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
+	// Read before r3labs registers it: every event published after this
+	// reaches it (and a few queued before, queueSlack).
+	s.at.Store(s.hub.published.Load())
 	s.hub.sse.ServeHTTP(s, s.hub.request.WithContext(s.ctx))
 }
 
@@ -259,7 +265,10 @@ func (s *subscriber) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	s.armDeadline()
-	if _, err := s.w.Write(p); err != nil {
+	s.inWrite(true)
+	_, err := s.w.Write(p)
+	s.inWrite(false)
+	if err != nil {
 		s.fail()
 	}
 	return len(p), nil
@@ -269,9 +278,10 @@ func (s *subscriber) Write(p []byte) (int, error) {
 // it is sent: one older than the subscriber is dropped; newcomers' first
 // events (an odd first id) go only to a subscriber that has had nothing,
 // everything else only to one that has; a heartbeat before the first
-// event is dropped too. A subscriber that has fallen more than maxLag
-// events behind the head is dropped.
+// event is dropped too. Every event counts in at, sent or not: it has
+// left the subscriber's r3labs channel.
 func (s *subscriber) startEvent(p []byte) {
+	s.at.Add(1)
 	s.comment = len(p) > 0 && p[0] == ':'
 	s.skip = !s.started
 	s.eventID = 0
@@ -281,10 +291,6 @@ func (s *subscriber) startEvent(p []byte) {
 	}
 	id, err := strconv.ParseUint(string(bytes.TrimSpace(rest)), 10, 64)
 	if err != nil {
-		return
-	}
-	if s.hub.behind(id) {
-		s.fail()
 		return
 	}
 	s.eventID = id
@@ -302,19 +308,24 @@ func (s *subscriber) Flush() {
 	if s.failed || skipped {
 		return
 	}
-	var err error
+	var out []byte // what goes on a hijacked connection
 	switch {
 	case s.conn != nil && s.head != nil:
-		s.armDeadline()
-		_, err = s.conn.Write(s.head)
-		s.head = nil
+		out, s.head = s.head, nil
 	case s.conn != nil && event:
-		s.armDeadline()
-		_, err = s.conn.Write(chunk(s.event))
+		out = chunk(s.event)
 		s.event = s.event[:chunkRoom]
-	case s.conn == nil:
+	}
+	var err error
+	if out != nil || s.conn == nil {
 		s.armDeadline()
-		err = s.rc.Flush()
+		s.inWrite(true)
+		if out != nil {
+			_, err = s.conn.Write(out)
+		} else {
+			err = s.rc.Flush()
+		}
+		s.inWrite(false)
 	}
 	if s.idleDisarm && err == nil && !s.ending.Load() {
 		s.armedAt = time.Time{}
@@ -342,6 +353,22 @@ func chunk(b []byte) []byte {
 	copy(b[start:], hex)
 	b[chunkRoom-2], b[chunkRoom-1] = '\r', '\n'
 	return append(b, '\r', '\n')[start:]
+}
+
+// inWrite marks a write to the connection begun (true) or over (false).
+func (s *subscriber) inWrite(on bool) {
+	var now int64
+	if on {
+		now = time.Now().UnixNano()
+	}
+	s.writeSince.Store(now)
+}
+
+// stuck reports whether the subscriber has been inside one write for
+// stuckWrite by now: its client does not read.
+func (s *subscriber) stuck(now time.Time) bool {
+	since := s.writeSince.Load()
+	return since != 0 && now.UnixNano()-since >= int64(stuckWrite)
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
