@@ -75,6 +75,9 @@ const (
 	// paceFrom is the least broadcast worth pacing: below it a fan-out
 	// costs next to nothing.
 	paceFrom = 1000
+	// paceMoves is the least number of joins and leaves since the last
+	// cycle that makes a burst worth pacing.
+	paceMoves = 2
 )
 
 // broadcaster is the state of the broadcaster goroutine, touched by no other.
@@ -94,6 +97,11 @@ type broadcaster struct {
 	sentAt    time.Time
 	reached   int
 	newcomers int
+	// moves is Hub.moves as the latest cycle read it; remote is set when a
+	// Counter change (another instance's streams) is pending: pace treats
+	// it as a burst, since its size is unknown here.
+	moves  uint64
+	remote bool
 	// checkAt is the least publish count at which a subscriber could be
 	// dropDepth behind, as of the last look (dropLagging).
 	checkAt uint64
@@ -176,18 +184,19 @@ func (h *Hub) dropLagging(b *broadcaster) bool {
 
 // pace waits, after the latest broadcast, until the fan-out has been idle
 // for paceFactor-1 times as long as that broadcast took to reach everyone
-// (as measured by the subscribers' flushes), so that while the count keeps
-// changing (a ramp of joins, a mass leave) the fan-out takes at most a
-// quarter of the time and the rest goes to accepting and closing
-// connections. The cost of a broadcast
-// is measured, never assumed: it grows with the subscribers and with
-// whatever else the machine is doing. A change after quietGap of idle
-// fan-out goes out at once. Subscribers that do not write it
-// (stuck, or gone) delay nobody: the delivery counts as over once no
-// flush has come for deliveryIdle. It reports false if the hub stopped
-// meanwhile.
+// (as measured by the subscribers' flushes of its last event), so that
+// while the count keeps changing (a ramp of joins, a mass leave) the
+// fan-out takes at most a quarter of the time and the rest goes to
+// accepting and closing connections. The cost of a broadcast is measured,
+// never assumed: it grows with the subscribers and with whatever else the
+// machine is doing. A lone change (one join or leave here since the last
+// cycle) goes out at once: it is not a burst, and holding it back would
+// only make it late. So does a change after quietGap of idle fan-out.
+// Subscribers that do not write it (stuck, or gone) delay nobody: the
+// delivery counts as over once no flush has come for deliveryIdle. It
+// reports false if the hub stopped meanwhile.
 func (h *Hub) pace(b *broadcaster) bool {
-	if h.cfg.Coalesce == 0 || b.reached < paceFrom {
+	if h.cfg.Coalesce == 0 || b.reached < paceFrom || (!b.remote && h.moves.Load()-b.moves < paceMoves) {
 		return true
 	}
 	seen, movedAt := int64(-1), time.Now()
@@ -214,6 +223,15 @@ func (h *Hub) pace(b *broadcaster) bool {
 		factor = burstPaceFactor
 	}
 	return h.sleep(min(time.Until(b.sentAt.Add(factor*took)), maxPace))
+}
+
+// delivery counts one subscriber done with the measured event. The clock
+// is read by the last of them and every 64th, not by each: the time is
+// needed to within a fraction of a fan-out.
+func (h *Hub) delivery() {
+	if n := h.delivered.Add(1); n == h.deliverTo.Load() || n%64 == 0 {
+		h.deliveredAt.Store(time.Now().UnixNano())
+	}
 }
 
 // runBroadcaster publishes counts and heartbeats until Close. Every
@@ -255,6 +273,7 @@ func (h *Hub) runBroadcaster() {
 			continue
 		case <-h.dirty:
 		case <-changes:
+			b.remote = true
 		case <-retry.C:
 		}
 		// The first change after a quiet time goes out at once; later ones
@@ -298,6 +317,7 @@ func (h *Hub) sleep(d time.Duration) bool {
 func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	h.mu.Lock()
 	local := h.registered
+	b.moves, b.remote = h.moves.Load(), false
 	// Newcomers are in local: this cycle's counts are their first events.
 	// Those who register after this point are not, and drop them.
 	b.waiting = append(b.waiting, h.newcomers...)
@@ -401,14 +421,18 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	h.global.Store(int64(global))
 	h.people.Store(int64(pc.people))
 	b.reached, b.newcomers, b.sentAt = local, newcomers, time.Now()
-	// The event whose writes measure the cycle: the one for everyone, if any.
+	// The event whose flushes measure the cycle: its last, which every
+	// subscriber registered now writes or drops after the rest.
 	if len(changed) > 0 {
-		h.measured.Store(idOf(changed[0]))
 		h.shared.Store(idOf(changed[0]))
-	} else {
+	}
+	if len(first) > 0 {
 		h.measured.Store(idOf(first[0]))
+	} else {
+		h.measured.Store(idOf(changed[0]))
 	}
 	h.delivered.Store(0)
+	h.deliverTo.Store(int64(local))
 	if len(changed) > 0 {
 		if !h.dropLagging(b) {
 			return again

@@ -43,11 +43,17 @@ type Hub struct {
 	// (a cycle's events travel as one): how far behind a subscriber is
 	// (dropLagging, in broadcast.go).
 	published atomic.Uint64
-	// delivered counts the subscribers that have written the event whose
-	// first id is measured (the latest cycle's for everyone), and
-	// deliveredAt (Unix nanoseconds) is when the latest did: how the
-	// broadcaster measures what a broadcast costs (broadcast.go).
+	// delivered counts the subscribers that have flushed (written or
+	// dropped) the event whose first id is measured (the latest cycle's
+	// last), and deliveredAt (Unix nanoseconds) is about when the latest
+	// did: stamped by the one that makes delivered reach deliverTo (those
+	// registered at the cycle) and by every 64th before it. That is how
+	// the broadcaster measures what a broadcast costs (broadcast.go).
 	measured atomic.Uint64
+	deliverTo atomic.Int64
+	// moves counts joins (registrations) and leaves of registered
+	// subscribers: how many changes a cycle merges (pace).
+	moves atomic.Uint64
 	// shared is the first id of the latest event for everyone streaming.
 	shared      atomic.Uint64
 	delivered   atomic.Int64
@@ -227,6 +233,7 @@ func (h *Hub) register(sub *subscriber) {
 	h.mu.Lock()
 	sub.registered = true
 	h.registered++
+	h.moves.Add(1)
 	h.newcomers = append(h.newcomers, sub)
 	h.presence.join(sub.person)
 	h.mu.Unlock()
@@ -257,6 +264,7 @@ func (h *Hub) leave(sub *subscriber) {
 	}
 	if sub.registered {
 		h.registered--
+		h.moves.Add(1)
 		h.presence.leave(sub.person.ID)
 	}
 	h.stats.subscribers.Store(int64(len(h.subs)))

@@ -305,6 +305,15 @@ func (s *subscriber) startEvent(p []byte) {
 func (s *subscriber) Flush() {
 	event, skipped := s.writing && !s.skip, s.writing && s.skip
 	defer func() { s.writing = false }()
+	if s.writing && s.eventID != 0 && s.eventID == s.hub.measured.Load() {
+		// Done with the event the broadcaster measures, sent or not; sent,
+		// it is measured once written (below).
+		if skipped || s.failed {
+			s.hub.delivery()
+		} else {
+			defer s.hub.delivery()
+		}
+	}
 	if s.failed || skipped {
 		return
 	}
@@ -336,10 +345,6 @@ func (s *subscriber) Flush() {
 		s.fail()
 	case event:
 		s.hub.stats.eventsSent.Add(1)
-		if s.eventID != 0 && s.eventID == s.hub.measured.Load() {
-			s.hub.delivered.Add(1)
-			s.hub.deliveredAt.Store(time.Now().UnixNano())
-		}
 	}
 }
 
