@@ -5,7 +5,7 @@
 # its own, so with names it is announced. Prints one loadgen report per run.
 # Everything stays on loopback. Usage, from the repository root:
 #
-#   bench/presence.sh            # N=10000 P=1000 PAIRS=3 ROUNDS=10
+#   bench/presence.sh            # N=10000 P=1000 PAIRS=4 ROUNDS=30
 #
 # Environment: N, P, PAIRS, ROUNDS, PORT (default 18090), OUT (server logs,
 # default /tmp/headcount-presence).
@@ -14,8 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${N:-10000}
 people=${P:-1000}
-pairs=${PAIRS:-3}
-rounds=${ROUNDS:-10}
+pairs=${PAIRS:-4}
+rounds=${ROUNDS:-30}
 port=${PORT:-18090}
 out=${OUT:-/tmp/headcount-presence}
 mkdir -p "$out"
@@ -24,7 +24,10 @@ go build -o "$out/loadgen" ./bench/loadgen
 ulimit -n 20000
 
 for pair in $(seq "$pairs"); do
-	for mode in names count; do
+	# The order alternates, so neither mode always runs on the fresher machine.
+	modes="names count"
+	[ $((pair % 2)) -eq 0 ] && modes="count names"
+	for mode in $modes; do
 		HEADCOUNT_ADDR=127.0.0.1:$port HEADCOUNT_MAX_STREAMS_PER_USER=0 HEADCOUNT_MAX_STREAMS=0 HEADCOUNT_PRESENCE=$mode \
 			"$out/headcount" >"$out/server-$mode-$pair.log" 2>&1 &
 		server=$!

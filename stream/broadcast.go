@@ -66,6 +66,9 @@ const (
 	// every broadcast also holds up that many registrations.
 	burstPaceFactor = 8
 	burstNewcomers  = 100
+	// burstTell is how often those already streaming are told the counts
+	// while subscribers arrive in bulk (cycle).
+	burstTell = 250 * time.Millisecond
 	// maxPace bounds the wait, so every subscriber still hears the true
 	// count within the contract's second after a burst.
 	maxPace = 400 * time.Millisecond
@@ -102,6 +105,8 @@ type broadcaster struct {
 	// it as a burst, since its size is unknown here.
 	moves  uint64
 	remote bool
+	// toldAt is when an event for everyone streaming last went out.
+	toldAt time.Time
 	// checkAt is the least publish count at which a subscriber could be
 	// dropDepth behind, as of the last look (dropLagging).
 	checkAt uint64
@@ -184,7 +189,8 @@ func (h *Hub) dropLagging(b *broadcaster) bool {
 
 // pace waits, after the latest broadcast, until the fan-out has been idle
 // for paceFactor-1 times as long as that broadcast took to reach everyone
-// (as measured by the subscribers' flushes of its last event), so that
+// (as measured by the subscribers' flushes of its last event; scaled
+// down to the subscribers still here, for the next one), so that
 // while the count keeps changing (a ramp of joins, a mass leave) the
 // fan-out takes at most a quarter of the time and the rest goes to
 // accepting and closing connections. The cost of a broadcast is measured,
@@ -217,12 +223,17 @@ func (h *Hub) pace(b *broadcaster) bool {
 		// The first change after a quiet time goes out at once.
 		return true
 	}
+	// The next broadcast costs what the last did per subscriber, for
+	// those here now: after a mass leave, far less.
 	took := end.Sub(b.sentAt)
+	if now := h.stats.subscribers.Load(); now < int64(b.reached) {
+		took = took * time.Duration(now) / time.Duration(b.reached)
+	}
 	factor := time.Duration(paceFactor)
 	if b.newcomers >= burstNewcomers {
 		factor = burstPaceFactor
 	}
-	return h.sleep(min(time.Until(b.sentAt.Add(factor*took)), maxPace))
+	return h.sleep(min(time.Until(end.Add((factor-1)*took)), maxPace))
 }
 
 // delivery counts one subscriber done with the measured event. The clock
@@ -378,11 +389,26 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// of its first id (sharedOnly, newcomersOnly), so neither side gets the
 	// other's: nobody is told a count that did not change.
 	changed := b.changed[:0]
-	if b.started && global != b.global {
+	// While subscribers arrive in bulk, those already streaming are told
+	// the new counts at most every burstTell (intermediate values may be
+	// skipped): each telling is a write to every one of them, and during
+	// a restart's reconnections that was most of the fan-out, competing
+	// with accepting the newcomers, who still get their own counts at
+	// once. A cycle that announces someone or changes the count's state
+	// tells everyone as usual; a later cycle (scheduled below) tells the
+	// counts held back.
+	hold := b.started && newcomers >= burstNewcomers && len(pc.transitions) == 0 &&
+		partial == b.partial && time.Since(b.toldAt) < burstTell
+	if hold && (global != b.global || pc.people != b.people) {
+		if wait := time.Until(b.toldAt.Add(burstTell)); again == 0 || wait < again {
+			again = max(wait, time.Millisecond)
+		}
+	}
+	if !hold && b.started && global != b.global {
 		changed = append(changed, countFields(b.nextID(idShared), global, 0))
 		h.stats.broadcasts.Add(1)
 	}
-	if b.started && pc.people != b.people {
+	if !hold && b.started && pc.people != b.people {
 		changed = append(changed, peopleFields(b.nextID(startOr(len(changed))), pc.people))
 	}
 	if b.started && !h.cfg.CountOnly {
@@ -404,7 +430,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		if partial {
 			first = append(first, stateFields(b.nextID(idNext), true))
 		}
-		if !b.started || global != b.global {
+		if !b.started || (global != b.global && !hold) {
 			h.stats.broadcasts.Add(1)
 		}
 	}
@@ -416,8 +442,13 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	if len(changed) == 0 && len(first) == 0 {
 		return again
 	}
+	if !hold {
+		b.global, b.people, b.partial = global, pc.people, partial
+	}
+	if len(changed) > 0 {
+		b.toldAt = time.Now()
+	}
 	b.started = true
-	b.global, b.people, b.partial = global, pc.people, partial
 	h.global.Store(int64(global))
 	h.people.Store(int64(pc.people))
 	b.reached, b.newcomers, b.sentAt = local, newcomers, time.Now()

@@ -49,7 +49,7 @@ type Hub struct {
 	// did: stamped by the one that makes delivered reach deliverTo (those
 	// registered at the cycle) and by every 64th before it. That is how
 	// the broadcaster measures what a broadcast costs (broadcast.go).
-	measured atomic.Uint64
+	measured  atomic.Uint64
 	deliverTo atomic.Int64
 	// moves counts joins (registrations) and leaves of registered
 	// subscribers: how many changes a cycle merges (pace).

@@ -264,10 +264,9 @@ func (s *subscriber) Write(p []byte) (int, error) {
 		s.event = append(s.event, p...)
 		return len(p), nil
 	}
-	s.armDeadline()
-	s.inWrite(true)
+	s.startWrite()
 	_, err := s.w.Write(p)
-	s.inWrite(false)
+	s.writeSince.Store(0)
 	if err != nil {
 		s.fail()
 	}
@@ -327,14 +326,13 @@ func (s *subscriber) Flush() {
 	}
 	var err error
 	if out != nil || s.conn == nil {
-		s.armDeadline()
-		s.inWrite(true)
+		s.startWrite()
 		if out != nil {
 			_, err = s.conn.Write(out)
 		} else {
 			err = s.rc.Flush()
 		}
-		s.inWrite(false)
+		s.writeSince.Store(0)
 	}
 	if s.idleDisarm && err == nil && !s.ending.Load() {
 		s.armedAt = time.Time{}
@@ -360,13 +358,13 @@ func chunk(b []byte) []byte {
 	return append(b, '\r', '\n')[start:]
 }
 
-// inWrite marks a write to the connection begun (true) or over (false).
-func (s *subscriber) inWrite(on bool) {
-	var now int64
-	if on {
-		now = time.Now().UnixNano()
-	}
-	s.writeSince.Store(now)
+// startWrite arms the deadline for a write to the connection about to
+// begin and marks it begun (writeSince, cleared once it is over), with one
+// look at the clock for both.
+func (s *subscriber) startWrite() {
+	now := time.Now()
+	s.armDeadlineAt(now)
+	s.writeSince.Store(now.UnixNano())
 }
 
 // stuck reports whether the subscriber has been inside one write for
@@ -397,9 +395,11 @@ func (s *subscriber) fail() {
 // about a tenth of the fan-out, and a stuck client is still dropped within
 // WriteTimeout. Setting the deadline before checking ending (while end
 // sets ending before its own deadline) means end's past deadline wins.
-func (s *subscriber) armDeadline() {
+func (s *subscriber) armDeadline() { s.armDeadlineAt(time.Now()) }
+
+// armDeadlineAt is armDeadline with the time now.
+func (s *subscriber) armDeadlineAt(now time.Time) {
 	timeout := s.hub.cfg.WriteTimeout
-	now := time.Now()
 	if now.Sub(s.armedAt) < timeout/2 {
 		return
 	}
