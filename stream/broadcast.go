@@ -72,6 +72,9 @@ const (
 	// maxPace bounds the wait, so every subscriber still hears the true
 	// count within the contract's second after a burst.
 	maxPace = 400 * time.Millisecond
+	// settleGap is how long without a join or leave ends a pace's wait:
+	// the burst is over (settle).
+	settleGap = 50 * time.Millisecond
 	// quietGap is how long the fan-out must have been idle for a change to
 	// go out unpaced: the count is not "changing all the time".
 	quietGap = 200 * time.Millisecond
@@ -233,7 +236,33 @@ func (h *Hub) pace(b *broadcaster) bool {
 	if b.newcomers >= burstNewcomers {
 		factor = burstPaceFactor
 	}
-	return h.sleep(min(time.Until(end.Add((factor-1)*took)), maxPace))
+	return h.settle(min(time.Until(end.Add((factor-1)*took)), maxPace), b.remote)
+}
+
+// settle waits d, or less once no stream has been admitted or has left
+// here for settleGap (unless remote, a change of another instance's, is
+// pending: its end is not seen here): the burst the pace made room for
+// has ended, and its end is told at once instead of a pace later.
+// Admissions, not registrations, tell a ramp going on: registrations
+// stall while r3labs' relay loop is busy with a fan-out. It reports false
+// if the hub stopped meanwhile.
+func (h *Hub) settle(d time.Duration, remote bool) bool {
+	until := time.Now().Add(d)
+	moves, movedAt := h.activity.Load(), time.Now()
+	for {
+		left := time.Until(until)
+		if left <= 0 {
+			return true
+		}
+		if !h.sleep(min(left, deliveryCheck)) {
+			return false
+		}
+		if n := h.activity.Load(); n != moves {
+			moves, movedAt = n, time.Now()
+		} else if !remote && time.Since(movedAt) >= settleGap {
+			return true
+		}
+	}
 }
 
 // delivery counts one subscriber done with the measured event. The clock
