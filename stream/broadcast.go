@@ -67,8 +67,8 @@ const (
 	burstPaceFactor = 8
 	burstNewcomers  = 100
 	// burstTell is how often those already streaming are told the counts
-	// while subscribers arrive in bulk (cycle).
-	burstTell = 250 * time.Millisecond
+	// while subscribers keep arriving in bulk (cycle).
+	burstTell = time.Second
 	// maxPace bounds the wait, so every subscriber still hears the true
 	// count within the contract's second after a burst.
 	maxPace = 400 * time.Millisecond
@@ -424,14 +424,13 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// a restart's reconnections that was most of the fan-out, competing
 	// with accepting the newcomers, who still get their own counts at
 	// once. A cycle that announces someone or changes the count's state
-	// tells everyone as usual; a later cycle (scheduled below) tells the
-	// counts held back.
+	// tells everyone as usual, and so does the first cycle with fewer
+	// arrivals: one is scheduled settleGap later, so the counts held back
+	// are told as soon as the arrivals stop.
 	hold := b.started && newcomers >= burstNewcomers && len(pc.transitions) == 0 &&
 		partial == b.partial && time.Since(b.toldAt) < burstTell
-	if hold && (global != b.global || pc.people != b.people) {
-		if wait := time.Until(b.toldAt.Add(burstTell)); again == 0 || wait < again {
-			again = max(wait, time.Millisecond)
-		}
+	if hold && (global != b.global || pc.people != b.people) && (again == 0 || settleGap < again) {
+		again = settleGap
 	}
 	if !hold && b.started && global != b.global {
 		changed = append(changed, countFields(b.nextID(idShared), global, 0))
