@@ -108,7 +108,7 @@ func newHubCollector(hub *stream.Hub) *hubCollector {
 		refusal("user_limit", func(s stream.Stats) uint64 { return s.RefusedUserLimit }),
 		refusal("instance_limit", func(s stream.Stats) uint64 { return s.RefusedInstanceLimit }),
 		refusal("shutting_down", func(s stream.Stats) uint64 { return s.RefusedClosed }),
-		counter("headcount_count_changes_total", "Changes of the count broadcast (the event id).",
+		counter("headcount_count_changes_total", "New values of the count published to subscribers (each once).",
 			func(s stream.Stats) uint64 { return s.Broadcasts }),
 		counter("headcount_events_sent_total", "Events (counts and heartbeats) written and flushed to subscribers.",
 			func(s stream.Stats) uint64 { return s.EventsSent }),

@@ -90,10 +90,13 @@ const (
 type broadcaster struct {
 	seq     uint64 // the last event id handed out; ids only grow, whatever the event
 	started bool   // the first counts are out
-	global  int    // the user count last published
-	people  int    // the people count last published
-	partial bool   // the counts published are this instance's best knowledge
-	failing bool   // the last Store failed (log once per outage)
+	global  int    // the user count last told everyone streaming
+	people  int    // the people count last told everyone streaming
+	// lastGlobal is the user count last published to anyone (everyone
+	// streaming, or newcomers only): what Stats.Broadcasts counts.
+	lastGlobal int
+	partial    bool // the counts published are this instance's best knowledge
+	failing    bool // the last Store failed (log once per outage)
 	// peopleFailing: the last Roster call failed (log once per outage)
 	peopleFailing bool
 	lastTime      time.Time // when the latest cycle started
@@ -434,7 +437,6 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	}
 	if !hold && b.started && global != b.global {
 		changed = append(changed, countFields(b.nextID(idShared), global, 0))
-		h.stats.broadcasts.Add(1)
 	}
 	if !hold && b.started && pc.people != b.people {
 		changed = append(changed, peopleFields(b.nextID(startOr(len(changed))), pc.people))
@@ -458,9 +460,6 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		if partial {
 			first = append(first, stateFields(b.nextID(idNext), true))
 		}
-		if !b.started || (global != b.global && !hold) {
-			h.stats.broadcasts.Add(1)
-		}
 	}
 	b.changed, b.first = changed, first
 	defer func() {
@@ -470,6 +469,10 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	if len(changed) == 0 && len(first) == 0 {
 		return again
 	}
+	if !b.started || global != b.lastGlobal {
+		h.stats.broadcasts.Add(1) // a new value, to everyone or to newcomers
+	}
+	b.lastGlobal = global
 	if !hold {
 		b.global, b.people, b.partial = global, pc.people, partial
 	}

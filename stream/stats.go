@@ -22,8 +22,9 @@ type Stats struct {
 	RefusedInstanceLimit uint64
 	// RefusedClosed counts streams refused with ErrClosed.
 	RefusedClosed uint64
-	// Broadcasts counts count events published (the event id): changes
-	// of the global count, and repeats for subscribers waiting for their first.
+	// Broadcasts counts the values of the global count published: each
+	// new value once, whoever it went to (everyone streaming, or
+	// newcomers only) and however many events carried it.
 	Broadcasts uint64
 	// EventsSent counts events (counts and heartbeats) written and flushed
 	// to a connection without error: handed to the kernel, not necessarily
