@@ -199,7 +199,7 @@ func (l *Revocations) All() []Revocation {
 	return out
 }
 
-// Len is how many revocations the list holds, for metrics and tests.
+// Len is how many revocations the list holds (tests read it).
 func (l *Revocations) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

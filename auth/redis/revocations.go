@@ -158,7 +158,8 @@ func (r *Revocations) Revoke(_ context.Context, rv auth.Revocation) error {
 	return nil
 }
 
-// Pending is how many revocations wait for Redis, for tests and metrics.
+// Pending is how many revocations wait for Redis: the retry loop and its
+// log read it, and tests.
 func (r *Revocations) Pending() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
