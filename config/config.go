@@ -158,6 +158,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := c.check(); err != nil {
 		return Config{}, err
 	}
+	if err := CheckMaxStreams(c.MaxStreams, c.OpenFileLimit); err != nil {
+		return Config{}, err
+	}
 	c.DeadPeerTimeout = DeadPeerGrace
 	c.ShutdownTimeout = ShutdownTimeout
 	c.MaxOtherConns = OtherConnLimitFor(c.OpenFileLimit, c.MaxStreams)

@@ -80,9 +80,6 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if raiseErr != nil {
 		log.Warn("could not raise the open-file limit", "err", raiseErr)
 	}
-	if err := config.CheckMaxStreams(cfg.MaxStreams, cfg.OpenFileLimit); err != nil {
-		return err
-	}
 	var certs *certwatch.Watcher
 	if cfg.TLS() {
 		if certs, err = certwatch.New(cfg.TLSCert, cfg.TLSKey, log); err != nil {
