@@ -28,7 +28,8 @@ import (
 //     the connection within a deadline, or dropped if it is older than the
 //     subscriber (its id below from). The first event it lets through is
 //     the first count that counts this subscriber in.
-//  5. A failed or timed-out write, the client closing, or the hub closing
+//  5. A failed or timed-out write, the client closing, falling too far
+//     behind while stuck in a write (Hub.dropLagging), or the hub closing
 //     cancels the context; r3labs deregisters it and ServeHTTP returns;
 //     the hub writes the end of the response, closes a hijacked
 //     connection, and Hub.leave counts it out.
