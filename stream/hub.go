@@ -145,6 +145,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
 		return err
 	}
 	sub.ended = lt.Ended
+	sub.remote = r.RemoteAddr
 	if lt.Until != nil {
 		sub.unlink = append(sub.unlink, context.AfterFunc(lt.Until, sub.cancel))
 	}

@@ -98,8 +98,8 @@ func TestPanicEndsOneStream(t *testing.T) {
 				t.Errorf("Ended ran %d times, want 1", ended.Load())
 			}
 			log := logs.String()
-			if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "injected: serving this stream broke") || !strings.Contains(log, "panicConn") {
-				t.Errorf("the panic was not logged at error with its stack:\n%s", log)
+			if !strings.Contains(log, "level=ERROR") || !strings.Contains(log, "injected: serving this stream broke") || !strings.Contains(log, "panicConn") || !strings.Contains(log, "remote=127.0.0.2:") {
+				t.Errorf("the panic was not logged at error with its stack and the client's address:\n%s", log)
 			}
 
 			// The shared stream goes on for everyone else.

@@ -52,6 +52,7 @@ const (
 type subscriber struct {
 	hub    *Hub
 	person Person
+	remote string // the client's address (the request's RemoteAddr), for the log
 	// reserved: the Limiter let this stream in and must be told it ended.
 	reserved bool
 	// unlink stops what else ends the stream (a Lifetime's Until, the
@@ -178,7 +179,7 @@ func (s *subscriber) serveSSE() {
 			s.failed = true // nothing more is written: an event may be half out
 			s.cancel()      // r3labs deregisters it
 			s.hub.cfg.Logger.Error("stream: serving a stream panicked; ending it",
-				"user", s.person.ID, "panic", v, "stack", string(debug.Stack()))
+				"user", s.person.ID, "remote", s.remote, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
 	// Read before r3labs registers it: every event published after this
