@@ -392,10 +392,14 @@ func parseEntry(key []byte, body, mac string) (auth.Revocation, bool) {
 func (r *Revocations) currentEpoch(ctx context.Context) (string, error) {
 	b := make([]byte, 16)
 	rand.Read(b)
-	if err := r.client.SetNX(ctx, r.epochKey, base64.RawURLEncoding.EncodeToString(b), 0).Err(); err != nil {
+	// One round trip: set it if there is none, and read what is there.
+	pipe := r.client.Pipeline()
+	pipe.SetNX(ctx, r.epochKey, base64.RawURLEncoding.EncodeToString(b), 0)
+	epoch := pipe.Get(ctx, r.epochKey)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return "", err
 	}
-	return r.client.Get(ctx, r.epochKey).Result()
+	return epoch.Val(), nil
 }
 
 func (r *Revocations) sleep(d time.Duration) {
