@@ -360,13 +360,14 @@ func chunk(b []byte) []byte {
 	return append(b, '\r', '\n')[start:]
 }
 
-// startWrite arms the deadline for a write to the connection about to
-// begin and marks it begun (writeSince, cleared once it is over), with one
-// look at the clock for both.
+// startWrite marks a write to the connection begun (writeSince, cleared
+// once it is over) and arms its deadline, with one look at the clock for
+// both. The mark comes first: whatever blocks from here on counts as the
+// write's.
 func (s *subscriber) startWrite() {
 	now := time.Now()
-	s.armDeadlineAt(now)
 	s.writeSince.Store(now.UnixNano())
+	s.armDeadlineAt(now)
 }
 
 // stuck reports whether the subscriber has been inside one write for
