@@ -34,10 +34,13 @@ const (
 	// the hub ends the subscriber: room is left for the events published
 	// while its end takes effect.
 	dropDepth = subscriberBuffer - 16
-	// stuckWrite is how long a subscriber must have been inside one write
-	// to count as stuck: a write with room in the socket buffer takes
-	// microseconds.
-	stuckWrite = 50 * time.Millisecond
+	// stuckWrite is how long a subscriber that far behind must have been
+	// inside one write to count as stuck: a write with room in the socket
+	// buffer takes microseconds. It is also the longest a client can hold
+	// a publish back by reading just fast enough to finish each write in
+	// time, so it is short: to hold the broadcaster for longer, a client
+	// would have to read 200 events a second, more than ever come.
+	stuckWrite = 5 * time.Millisecond
 	// catchUpCheck is how often the broadcaster looks again at subscribers
 	// that are behind, not stuck, while it waits for them.
 	catchUpCheck = time.Millisecond

@@ -323,3 +323,51 @@ func TestBurstOutrunningWritersDropsNobody(t *testing.T) {
 	}
 	t.Logf("published %d events for %d joins", h.published.Load(), n)
 }
+
+// TestSlowReaderIsDropped: a client that keeps reading, but a little at a
+// time (16 bytes every 20 ms), while events come far faster, has every
+// write blocked for a while but none for long. Waiting for it would set
+// everyone's pace to its own; it must be dropped for falling behind, long
+// before its write timeout (a minute here), and the watcher stays current.
+func TestSlowReaderIsDropped(t *testing.T) {
+	s := newTestServer(t, Config{
+		Heartbeat:    2 * time.Millisecond,
+		WriteTimeout: time.Minute,
+		Coalesce:     time.Millisecond,
+	}, smallSendBuffers)
+	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
+	watcher.waitLatest(t, 1, waitLong)
+	slow := mustDialRaw(t, s.addr(), "slow", dialOptions{rcvbuf: 1024, noHead: true, local: "127.0.0.2"})
+	if !eventually(waitLong, func() bool { return registered(s.hub) == 2 }) {
+		t.Fatal("the slow client was never counted in")
+	}
+	stop, read := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 16)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			_ = slow.conn.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := slow.conn.Read(buf); err != nil && !isTimeout(err) {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-read
+	}()
+	start := time.Now()
+	if !eventually(20*time.Second, func() bool { return s.hub.Stats().DroppedBehind == 1 }) {
+		t.Fatalf("a client reading 16 bytes every 20 ms was not dropped within %v: the hub waits for it (stats %+v)",
+			time.Since(start), s.hub.Stats())
+	}
+	t.Logf("the slow reader was dropped after %v", time.Since(start))
+	watcher.waitLatest(t, 1, waitLong)
+}
