@@ -67,11 +67,6 @@ func countFields(version uint64, global int, retry time.Duration) eventFields {
 	}
 }
 
-// countEvent is countFields as an r3labs event.
-func countEvent(version uint64, global int, retry time.Duration) *sse.Event {
-	return newEvent(countFields(version, global, retry))
-}
-
 // heartbeatEvent is the keep-alive comment; r3labs writes it as ": heartbeat".
 func heartbeatEvent() *sse.Event {
 	return newEvent(eventFields{comment: heartbeatComment})

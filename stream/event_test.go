@@ -19,24 +19,24 @@ import (
 func TestEventsNeverEmpty(t *testing.T) {
 	events := map[string]*sse.Event{
 		"heartbeat":           heartbeatEvent(),
-		"count 0":             countEvent(1, 0, 0),
-		"count -1":            countEvent(2, -1, time.Second),
-		"count large":         countEvent(1<<62, 1<<40, 0),
+		"count 0":             newEvent(countFields(1, 0, 0)),
+		"count -1":            newEvent(countFields(2, -1, time.Second)),
+		"count large":         newEvent(countFields(1<<62, 1<<40, 0)),
 		"empty by mistake":    newEvent(eventFields{}),
 		"only a name":         newEvent(eventFields{id: "7", name: countEventName, retry: "2000"}),
 		"comment, no data":    newEvent(eventFields{comment: "x"}),
 		"data, no comment":    newEvent(eventFields{id: "1", name: countEventName, data: "3"}),
-		"first count retried": countEvent(3, 5, 2*time.Second),
+		"first count retried": newEvent(countFields(3, 5, 2*time.Second)),
 	}
 	for name, ev := range events {
 		if len(ev.Data) == 0 && len(ev.Comment) == 0 {
 			t.Errorf("%s: event has neither data nor comment", name)
 		}
 	}
-	if ev := countEvent(3, 5, 2*time.Second); string(ev.Retry) != "2000" || string(ev.Data) != "5" || string(ev.ID) != "3" || string(ev.Event) != "user count" {
+	if ev := newEvent(countFields(3, 5, 2*time.Second)); string(ev.Retry) != "2000" || string(ev.Data) != "5" || string(ev.ID) != "3" || string(ev.Event) != "user count" {
 		t.Errorf("count event %+v", ev)
 	}
-	if ev := countEvent(3, 5, 0); len(ev.Retry) != 0 {
+	if ev := newEvent(countFields(3, 5, 0)); len(ev.Retry) != 0 {
 		t.Errorf("count event without a hint carries retry %q", ev.Retry)
 	}
 }

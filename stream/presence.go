@@ -95,16 +95,6 @@ func (p *presence) leave(id string) {
 	p.changed[id] = struct{}{}
 }
 
-// streams returns how many local streams the person id holds.
-func (p *presence) streams(id string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if ps := p.local[id]; ps != nil {
-		return ps.Streams
-	}
-	return 0
-}
-
 // changes are local counts the roster has not been told yet.
 type changes struct {
 	people []PersonStreams

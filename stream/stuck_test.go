@@ -38,7 +38,7 @@ func smallSendBuffers(ts *httptest.Server) {
 func userStreams(h *Hub, user string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.presence.streams(user)
+	return h.perUser[user]
 }
 
 // registered returns how many subscribers r3labs has registered: the local count.
