@@ -26,7 +26,7 @@ type Watcher struct {
 	cert              atomic.Pointer[tls.Certificate]
 
 	mu    sync.Mutex // serialises loads
-	stamp string     // the files' sizes and times at the last load
+	stamp string     // the files' sizes and times at the last load, or failed try
 }
 
 // New loads certFile and keyFile (HEADCOUNT_TLS_CERT, HEADCOUNT_TLS_KEY);
@@ -61,13 +61,15 @@ func Current(w *Watcher) func() *tls.Certificate {
 func (w *Watcher) Reload() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	stamp := w.stampNow()
+	// Taken whatever comes of the load: files that fail to load are not
+	// tried (and logged) again every PollInterval, only once they change
+	// again, or on SIGHUP.
+	w.stamp = w.stampNow()
 	cert, err := tls.LoadX509KeyPair(w.certFile, w.keyFile)
 	if err != nil {
 		return err
 	}
 	w.cert.Store(&cert)
-	w.stamp = stamp
 	return nil
 }
 
@@ -86,7 +88,7 @@ func (w *Watcher) stampNow() string {
 	return s
 }
 
-// changed reports whether the files differ from what was loaded last.
+// changed reports whether the files differ from what was last loaded or tried.
 func (w *Watcher) changed() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
