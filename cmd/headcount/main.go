@@ -158,8 +158,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		metricsSrv = handlers.NewMetricsServer(metrics, log)
 		go func() { metricsServed <- metricsSrv.Serve(metricsLn) }()
 	}
-	// The certificate watcher runs until the stop begins.
-	watchCtx, stopWatching := context.WithCancel(ctx)
+	// The certificate watcher runs until the stop begins (ctx is done).
 	watched := make(chan struct{})
 	if certs != nil {
 		hup := make(chan os.Signal, 1)
@@ -167,7 +166,7 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 		defer signal.Stop(hup)
 		go func() {
 			defer close(watched)
-			certs.Run(watchCtx, hup)
+			certs.Run(ctx, hup)
 		}()
 	} else {
 		close(watched)
@@ -179,7 +178,6 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 
 	<-ctx.Done()
 	log.Info("shutting down: ending every stream")
-	stopWatching()
 	<-watched
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
