@@ -43,7 +43,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("accepted a %d-byte secret", len(c.SessionSecret))
 		case c.Heartbeat < minHeartbeat || c.TokenTTL < minTokenTTL:
 			t.Fatalf("accepted heartbeat %v, token TTL %v", c.Heartbeat, c.TokenTTL)
-		case c.MaxStreamsPerUser < 0 || c.MaxStreams < -1:
+		case c.MaxStreamsPerUser < 0 || c.MaxStreams < 0:
 			t.Fatalf("accepted limits %d, %d", c.MaxStreamsPerUser, c.MaxStreams)
 		case c.BaseURL != "" && !isHTTPURL(c.BaseURL):
 			t.Fatalf("accepted base URL %q", c.BaseURL)

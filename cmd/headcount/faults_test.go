@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/headcount/headcount/internal/poll"
 	"net/http"
 	"os"
 	"slices"
@@ -232,19 +233,14 @@ func TestProcessRedisFaults(t *testing.T) {
 				c := newClient(outer, v.addr)
 				vtok := signIn(t, c, v.url, "during").token
 				var status int
-				deadline := time.Now().Add(5 * time.Second)
-				for {
+				if poll.Until(5*time.Second, func() bool {
 					var took time.Duration
 					status, took = readyz(t, c, v.url)
 					if took > time.Second {
 						t.Errorf("/readyz took %v", took)
 					}
-					if status == http.StatusServiceUnavailable || time.Now().After(deadline) {
-						break
-					}
-					time.Sleep(100 * time.Millisecond)
-				}
-				if status != http.StatusServiceUnavailable {
+					return status == http.StatusServiceUnavailable
+				}) != nil {
 					t.Fatalf("/readyz %d during the fault, want 503", status)
 				}
 				start := time.Now()
@@ -287,16 +283,12 @@ func TestProcessRedisFaults(t *testing.T) {
 				}
 			}
 			for _, v := range []*process{p.a, p.b} {
-				deadline := time.Now().Add(2 * time.Second)
-				for {
-					status, _ := readyz(t, newClient(t, v.addr), v.url)
-					if status == http.StatusOK {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("/readyz %d after the fault", status)
-					}
-					time.Sleep(50 * time.Millisecond)
+				c, status := newClient(t, v.addr), 0
+				if poll.Until(2*time.Second, func() bool {
+					status, _ = readyz(t, c, v.url)
+					return status == http.StatusOK
+				}) != nil {
+					t.Fatalf("/readyz %d after the fault", status)
 				}
 			}
 			if ended, why := ann.Ended(); ended {
