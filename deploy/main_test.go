@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"github.com/headcount/headcount/internal/ci"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,10 +59,7 @@ func need(t *testing.T, program, install string) string {
 				return filepath.Join(dir, program)
 			}
 		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed, and CI must run this test (.ci/run installs it)", program)
-		}
-		t.Skipf("%s is not installed; %s to run this test", program, install)
+		ci.Missing(t, program, install)
 	}
 	return path
 }

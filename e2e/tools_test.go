@@ -2,39 +2,21 @@ package e2e
 
 import (
 	"flag"
+	"github.com/headcount/headcount/internal/ci"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 )
-
-// inCI reports whether the tests run under CI (CI=true), where every tool
-// must be present.
-func inCI() bool {
-	ci, _ := strconv.ParseBool(os.Getenv("CI"))
-	return ci
-}
-
-// missing stops a test that cannot run here: a failure under CI, where
-// .ci/run installs everything, and a skip elsewhere, saying how to install
-// what is missing.
-func missing(t *testing.T, what, install string) {
-	t.Helper()
-	if inCI() {
-		t.Fatalf("%s is missing, and CI=true requires it (install: %s)", what, install)
-	}
-	t.Skipf("%s is missing; install it to run this test: %s", what, install)
-}
 
 // needTool returns the path of the named executable, or stops the test.
 func needTool(t *testing.T, name, install string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		missing(t, name, install)
+		ci.Missing(t, name, install)
 	}
 	return path
 }
@@ -47,7 +29,7 @@ func needChromium(t *testing.T) string {
 			return path
 		}
 	}
-	missing(t, "chromium", "apt-get install -y chromium")
+	ci.Missing(t, "chromium", "apt-get install -y chromium")
 	return ""
 }
 
@@ -56,7 +38,7 @@ func needChromium(t *testing.T) string {
 func needNodeModules(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join("node_modules", "eventsource", "package.json")); err != nil {
-		missing(t, "e2e/node_modules (the npm eventsource package)", "cd e2e && npm ci")
+		ci.Missing(t, "e2e/node_modules (the npm eventsource package)", "cd e2e && npm ci")
 	}
 }
 

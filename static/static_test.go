@@ -2,8 +2,8 @@ package static_test
 
 import (
 	"bytes"
+	"github.com/headcount/headcount/internal/ci"
 	"io/fs"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -17,10 +17,7 @@ func node(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("node")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("node not found on PATH (CI=true, so the static/app.js checks may not be skipped): %v", err)
-		}
-		t.Skip("node not found on PATH: skipping the static/app.js checks (install Node.js 20 or newer to run them)")
+		ci.Missing(t, "node (for the static/app.js checks)", "install Node.js 20 or newer")
 	}
 	return path
 }

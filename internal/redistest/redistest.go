@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/headcount/headcount/internal/ci"
 	"io"
 	"net"
 	"os"
@@ -46,11 +47,7 @@ func need(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		msg := fmt.Sprintf("%s not found (%v); install it with: apt-get install redis-server", name, err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		ci.Missing(t, name, "apt-get install redis-server")
 	}
 	return path
 }
