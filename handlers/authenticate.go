@@ -85,6 +85,13 @@ func (a *authenticator) identify(r *http.Request, accept credentials) (auth.Sess
 		}
 		return sess, ""
 	}
+	return a.cookieSession(r)
+}
+
+// cookieSession is the session of the request's cookie, or the reason
+// there is none: no cookie, a bad one, or one signed out. Everything that
+// trusts the cookie (the API, the page, sign-out) asks here.
+func (a *authenticator) cookieSession(r *http.Request) (auth.Session, string) {
 	sess, err := a.sessions.Get(r)
 	switch {
 	case errors.Is(err, auth.ErrNoCredentials):

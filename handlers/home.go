@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -17,15 +16,12 @@ const shownPeople = 12
 
 // handleHome is the page: signed out, a sign-in button; signed in, the
 // live count and a curl command with a fresh token for publicURL.
-func handleHome(pages *Pages, sessions *auth.Sessions, tokens *auth.Tokens, revocations *auth.Revocations, hub *stream.Hub, publicURL string) echo.HandlerFunc {
+func handleHome(pages *Pages, signedIn *authenticator, tokens *auth.Tokens, hub *stream.Hub, publicURL string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		data := Page{Count: hub.Count(), People: hub.People()}
-		sess, err := sessions.Get(c.Request())
-		if err == nil && revocations.Revoked(sess) {
-			err = auth.ErrRevoked
-		}
-		switch {
-		case err == nil:
+		sess, reason := signedIn.cookieSession(c.Request())
+		switch reason {
+		case "":
 			if hub.ShowsNames() {
 				online, total := hub.Online(shownPeople)
 				data.ShowPeople, data.People, data.More = true, total, total-len(online)
@@ -41,10 +37,11 @@ func handleHome(pages *Pages, sessions *auth.Sessions, tokens *auth.Tokens, revo
 			data.Token = token
 			data.TokenExpires = exp.UTC().Format(time.RFC3339)
 			data.CurlCommand = curlCommand(token, publicURL)
-		case !errors.Is(err, auth.ErrNoCredentials):
+		case reasonNoCredentials:
+		default:
 			// A forged, tampered, expired or signed-out cookie: show the
 			// signed-out page and drop the cookie.
-			sessions.Clear(c.Response())
+			signedIn.sessions.Clear(c.Response())
 		}
 		return pages.render(c.Response(), http.StatusOK, "home.html", data)
 	}

@@ -26,11 +26,11 @@ func addRoutes(e *echo.Echo, d Deps) {
 	signedIn := newAuthenticator(d.Sessions, d.Tokens, d.Revocations, d.Metrics)
 	direct := devSignInDirectOnly(d.DevDirectHosts, d.Metrics)
 
-	get("/", handleHome(d.Pages, d.Sessions, d.Tokens, d.Revocations, d.Hub, d.PublicURL))
+	get("/", handleHome(d.Pages, signedIn, d.Tokens, d.Hub, d.PublicURL))
 	get("/static/*", handleStatic(d.Pages.assets))
 	get("/auth/github", handleBeginSignIn(d.Provider, d.States), direct, onPublicHost(d.PublicURL))
 	get(CallbackPath, handleFinishSignIn(d.Provider, d.Exchange, d.States, d.Sessions, d.Metrics, d.Logger), direct)
-	e.POST("/logout", handleLogout(d.Sessions, d.Revoker, d.Logger), noCrossSite, smallBody)
+	e.POST("/logout", handleLogout(signedIn, d.Revoker, d.Logger), noCrossSite, smallBody)
 
 	get("/events", handleEvents(d.Hub, d.Revocations), signedIn.require(anyCredential))
 	e.POST("/api/token", handleIssueToken(d.Tokens), noCrossSite, smallBody, signedIn.require(sessionOnly))

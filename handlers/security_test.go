@@ -139,6 +139,9 @@ func TestSignOutEverywhere(t *testing.T) {
 	e.signIn(one, alice)
 	e.signIn(two, alice)
 	e.signIn(bobs, bob)
+	// A copy of one's cookie, kept by someone else: signed out with the
+	// rest below, it must not sign anyone out afterwards.
+	stale := e.withCookie(e.sessionCookie(one))
 	token := e.token(two)
 	sTwo := e.stream(two)
 	sToken := e.stream(browser(t), "Authorization", "Bearer "+token)
@@ -162,6 +165,8 @@ func TestSignOutEverywhere(t *testing.T) {
 	again := browser(t)
 	e.signIn(again, alice)
 	e.wantStatus(again, http.MethodGet, "/api/count", http.StatusOK, "alice signed in again")
+	e.logout(stale, "everywhere=1")
+	e.wantStatus(again, http.MethodGet, "/api/count", http.StatusOK, "alice's new session, after a signed-out copy of an old cookie asked to sign out everywhere")
 }
 
 // TestLogoutRevokesOnEveryInstance: with Redis, a sign-out on one instance

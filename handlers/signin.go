@@ -166,11 +166,13 @@ func (f *signInFinisher) signinFailed(reason string, status int, title, message 
 // session is revoked through revoker, so a copy of the cookie, every token
 // minted from it and the streams they hold end on every instance. With
 // everywhere=1 ("Sign out everywhere") every session of the GitHub account
-// ends. It is POST only (GET /logout is 405), behind cross-origin
-// protection, so no link or image can sign anyone out.
-func handleLogout(sessions *auth.Sessions, revoker auth.Revoker, log *slog.Logger) echo.HandlerFunc {
+// ends. Only a session still signed in can: a copy of a cookie already
+// signed out ends nothing (it would end its owner's later sessions). It is
+// POST only (GET /logout is 405), behind cross-origin protection, so no
+// link or image can sign anyone out.
+func handleLogout(signedIn *authenticator, revoker auth.Revoker, log *slog.Logger) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if sess, err := sessions.Get(c.Request()); err == nil {
+		if sess, reason := signedIn.cookieSession(c.Request()); reason == "" {
 			rv := auth.RevokeSession(sess)
 			if c.FormValue("everywhere") == "1" {
 				rv = auth.RevokeUser(sess.User.ID, time.Now())
@@ -180,7 +182,7 @@ func handleLogout(sessions *auth.Sessions, revoker auth.Revoker, log *slog.Logge
 			}
 			log.Info("signed out", "user_id", sess.User.ID, "everywhere", rv.User != "")
 		}
-		sessions.Clear(c.Response())
+		signedIn.sessions.Clear(c.Response())
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
 }
