@@ -44,7 +44,8 @@ type countResponse struct {
 func handleCount(hub *stream.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		return c.JSON(http.StatusOK, countResponse{UserCount: hub.Count(), PeopleCount: hub.People(), Partial: hub.Stats().Partial})
+		s := hub.Stats() // one snapshot: the counts and whether they are partial
+		return c.JSON(http.StatusOK, countResponse{UserCount: int(s.Global), PeopleCount: int(s.People), Partial: s.Partial})
 	}
 }
 
