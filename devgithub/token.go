@@ -1,10 +1,9 @@
 package devgithub
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
+	"golang.org/x/oauth2"
 	"mime"
 	"net/http"
 	"net/url"
@@ -100,8 +99,7 @@ func verifies(verifier, challenge string) bool {
 	if len(verifier) < 43 || len(verifier) > 128 {
 		return false
 	}
-	sum := sha256.Sum256([]byte(verifier))
-	want := base64.RawURLEncoding.EncodeToString(sum[:])
+	want := oauth2.S256ChallengeFromVerifier(verifier)
 	return subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
 }
 
