@@ -91,9 +91,6 @@ func newSessions(secret []byte, secure bool, now func() time.Time) *Sessions {
 	return &Sessions{seal: newSealer(secret, "session seal"), secure: secure, name: cookieName(SessionCookie, secure), now: now}
 }
 
-// CookieName is the session cookie's name.
-func (s *Sessions) CookieName() string { return s.name }
-
 // Set writes sess's cookie. A profile too long for a cookie even after
 // Cut loses its avatar, then its name: signing in never fails for size.
 func (s *Sessions) Set(w http.ResponseWriter, sess Session) error {

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -181,18 +180,13 @@ func (e *env) devSignIn(c *http.Client, login string) {
 // token gets a bearer token with browser c's session.
 func (e *env) token(c *http.Client) string {
 	e.t.Helper()
-	resp, body := do(e.t, c, http.MethodPost, e.url+"/api/token", nil)
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("POST /api/token: status %d: %s", resp.StatusCode, body)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTime)
+	defer cancel()
+	tok, err := devsignin.NewToken(ctx, c, e.url)
+	if err != nil {
+		e.t.Fatalf("POST /api/token: %v", err)
 	}
-	var tr struct {
-		Token     string `json:"token"`
-		ExpiresAt string `json:"expires_at"`
-	}
-	if err := json.Unmarshal([]byte(body), &tr); err != nil || tr.Token == "" {
-		e.t.Fatalf("POST /api/token: %v: %s", err, body)
-	}
-	return tr.Token
+	return tok.Token
 }
 
 // stream opens /events with c and the given header pairs.

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/headcount/headcount/auth"
 	"html"
 	"io"
 	"net/http"
@@ -33,10 +34,6 @@ var (
 	formAction  = regexp.MustCompile(`<form[^>]*\saction="([^"]*)"`)
 	hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
 )
-
-// sessionCookie is the session cookie's name (with a __Host- prefix
-// under https).
-const sessionCookie = "headcount_session"
 
 // maxBody bounds what is read of any answer.
 const maxBody = 1 << 20
@@ -127,11 +124,11 @@ func signIn(ctx context.Context, c *http.Client, base, login string) (string, *u
 		return "", nil, fmt.Errorf("sign-in callback: sent to %q, not home: %.200s", to, body)
 	}
 	for _, ck := range c.Jar.Cookies(b) {
-		if strings.TrimPrefix(ck.Name, "__Host-") == sessionCookie {
+		if strings.TrimPrefix(ck.Name, auth.HostPrefix) == auth.SessionCookie {
 			return ck.Value, b, nil
 		}
 	}
-	return "", nil, fmt.Errorf("sign-in callback: no %s cookie for %s", sessionCookie, b.Host)
+	return "", nil, fmt.Errorf("sign-in callback: no %s cookie for %s", auth.SessionCookie, b.Host)
 }
 
 // Token is POST /api/token's answer.
