@@ -3,17 +3,19 @@ package redis
 import (
 	"context"
 	"errors"
+	"github.com/headcount/headcount/internal/poll"
 	"strings"
 	"testing"
 	"time"
 )
 
 // Two instances on one prefix see the sum of their counts, and each one's
-// Changes fires when the other stores a new count. Refresh is long, so
-// only the change message can explain a signal within two seconds.
+// Changes fires when the other stores a new count. Refresh and the
+// liveness check are long, so only the change message can explain a
+// signal within two seconds.
 func TestCountersShareTheSum(t *testing.T) {
 	f := newFixture(t)
-	opts := Options{InstanceTTL: time.Minute}
+	opts := Options{InstanceTTL: time.Minute, Check: 10 * time.Second}
 	a := f.counter(t, opts)
 	b := f.counter(t, opts)
 
@@ -140,7 +142,10 @@ func TestRedisLostAndBack(t *testing.T) {
 // After the connection to Redis breaks (a Redis restart looks the same),
 // the change subscription comes back by itself: changes on another
 // instance reach this one within two seconds again, far sooner than the
-// 20 s Refresh that would otherwise find them.
+// 20 s Refresh that would otherwise find them. (The liveness check, which
+// finds this instance's own subscription missing and makes a new one, is
+// what brings it back so soon after a silent cut; it also signals a
+// changed sum, so the subscription itself is checked too.)
 func TestSubscriptionRecovers(t *testing.T) {
 	f := newFixture(t)
 	opts := Options{InstanceTTL: time.Minute}
@@ -157,6 +162,9 @@ func TestSubscriptionRecovers(t *testing.T) {
 		t.Fatal("Ping succeeded with the network to Redis cut")
 	}
 	p.SetCut(false)
+	if poll.Until(2*time.Second, a.subscribed) != nil {
+		t.Fatal("the change subscription was not back within 2s of the cut's end")
+	}
 
 	// The first change may ride on the signal sent when the subscription
 	// is back; the later ones need the subscription itself.
