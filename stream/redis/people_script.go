@@ -157,6 +157,7 @@ end
 
 -- People gone for purgeAfter are forgotten; the log's floor rises.
 local floor = tonumber(redis.call('HGET', meta, 'floor') or '0')
+local old_floor = floor
 for _, pid in ipairs(redis.call('ZRANGEBYSCORE', gone, '-inf', now - purge)) do
   if not redis.call('HGET', people, pid) then
     local v = tonumber(redis.call('ZSCORE', log, pid) or '0')
@@ -167,7 +168,9 @@ for _, pid in ipairs(redis.call('ZRANGEBYSCORE', gone, '-inf', now - purge)) do
   end
   redis.call('ZREM', gone, pid)
 end
-redis.call('HSET', meta, 'floor', floor)
+-- Written only when it rose: every run would otherwise be a replicated
+-- write, and would bring meta back after everyone left.
+if floor ~= old_floor then redis.call('HSET', meta, 'floor', floor) end
 
 -- Every key outlives the last refresh of any instance by two TTLs (and
 -- the purge), so a prefix everybody left does not stay for ever.
