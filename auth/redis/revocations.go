@@ -308,7 +308,8 @@ func (r *Revocations) read() {
 // recover runs once Redis answers after an error, and every checkEvery.
 // If the epoch changed, Redis lost what it held (a restart without
 // persistence, a flush), so every revocation in force here is written
-// again; duplicates are harmless.
+// again; duplicates are harmless. What is new in the stream is the read
+// loop's to read, from lastID.
 func (r *Revocations) recover() error {
 	ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
 	defer cancel()
@@ -317,7 +318,7 @@ func (r *Revocations) recover() error {
 		return err
 	}
 	if epoch == r.epoch {
-		return r.catchUp(ctx)
+		return nil // the read loop's next XREAD, from lastID, catches up
 	}
 	r.epoch = epoch
 	all := r.local.All()
@@ -330,7 +331,7 @@ func (r *Revocations) recover() error {
 	case r.kick <- struct{}{}:
 	default:
 	}
-	return r.catchUp(ctx)
+	return nil // the read loop reads the stream again from its start
 }
 
 // catchUp reads every entry after lastID without blocking.
