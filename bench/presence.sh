@@ -22,6 +22,9 @@ mkdir -p "$out"
 go build -o "$out/headcount" ./cmd/headcount
 go build -o "$out/loadgen" ./bench/loadgen
 ulimit -n 20000
+server=
+# A failing step ends the script (set -e); the server it started goes too.
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null' EXIT
 
 for pair in $(seq "$pairs"); do
 	# The order alternates, so neither mode always runs on the fresher machine.
@@ -35,6 +38,11 @@ for pair in $(seq "$pairs"); do
 			curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
 			sleep 0.1
 		done
+		if ! curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz"; then
+			echo "the server did not start; its log:" >&2
+			cat "$out/server-$mode-$pair.log" >&2
+			exit 1
+		fi
 		echo
 		echo "## pair $pair, HEADCOUNT_PRESENCE=$mode (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 		# The pause outlasts the hub's leave grace (250 ms), so every
@@ -43,5 +51,6 @@ for pair in $(seq "$pairs"); do
 			-churn 0 -exodus-keep 0 -rounds "$rounds" -pause 600ms -quiet
 		kill "$server"
 		wait "$server" || true
+		server=
 	done
 done

@@ -49,8 +49,12 @@ func TestBrowserTenTabsOverHTTP2(t *testing.T) {
 		tb.waitLive()
 	}
 	waitSubscribers(t, srv, 10)
-	if !eval[bool](tabs[9], `performance.getEntriesByType('resource').some((e) => e.name.endsWith('/events') && e.nextHopProtocol === 'h2') || performance.getEntriesByType('navigation')[0].nextHopProtocol === 'h2'`) {
-		t.Errorf("tab10 did not use HTTP/2")
+	// The page itself came over HTTP/2 (an open stream has no Resource
+	// Timing entry until it ends); that the streams did too is what ten
+	// tabs all reaching 10 shows: over HTTP/1.1 a browser holds at most
+	// six connections to a host.
+	if !eval[bool](tabs[9], `performance.getEntriesByType('navigation')[0].nextHopProtocol === 'h2'`) {
+		t.Errorf("tab10's page did not come over HTTP/2")
 	}
 
 	// Closing three tabs: the other seven follow.

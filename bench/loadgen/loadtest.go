@@ -44,9 +44,9 @@ type loadTest struct {
 	tr       *http.Transport
 	client   *http.Client
 	base     string
-	token    string
-	// tokens are the watcher streams' people, taken in turn (tokens[0]
-	// is token); probe is the fan-out's own person's.
+	// tokens are the watcher streams' people, taken in turn; probe is the
+	// fan-out's own person's. Both are empty against the floor, which
+	// signs nobody in.
 	tokens []string
 	probe  string
 	// watchers are the N streams held from the ramp to the cleanup.
@@ -128,7 +128,7 @@ func (lt *loadTest) signInPeople(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		lt.token, lt.tokens, lt.probe = token, []string{token}, token
+		lt.tokens, lt.probe = []string{token}, token
 		lt.logf("signed in as %q; %d streams from %d source addresses", lt.o.login, lt.o.streams, len(lt.o.sources))
 		return nil
 	}
@@ -159,11 +159,11 @@ func (lt *loadTest) signInPeople(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if errs != nil {
+	// Workers that stopped for the context left tokens empty.
+	if errs = errors.Join(errs, ctx.Err()); errs != nil {
 		return errs
 	}
 	lt.tokens, lt.probe = tokens[:lt.o.people], tokens[lt.o.people]
-	lt.token = lt.tokens[0]
 	lt.logf("signed in %d people as %s0 to %s%d, and %s-probe; %d streams from %d source addresses",
 		lt.o.people, lt.o.login, lt.o.login, lt.o.people-1, lt.o.login, lt.o.streams, len(lt.o.sources))
 	return nil
@@ -255,7 +255,7 @@ func (lt *loadTest) ramp(ctx context.Context, res *result) error {
 				if i >= n {
 					return
 				}
-				token := lt.token
+				var token string
 				if len(lt.tokens) > 0 {
 					token = lt.tokens[i%len(lt.tokens)]
 				}
@@ -318,11 +318,7 @@ func (lt *loadTest) fanOut(ctx context.Context, res *result) error {
 			return err
 		}
 		requested := time.Now()
-		probeToken := lt.probe
-		if probeToken == "" {
-			probeToken = lt.token // the floor
-		}
-		probe, headersAt, err := openStream(ctx, lt.client, lt.base, probeToken)
+		probe, headersAt, err := openStream(ctx, lt.client, lt.base, lt.probe)
 		if err != nil {
 			return err
 		}
@@ -496,7 +492,7 @@ func (lt *loadTest) churn(ctx context.Context, res *result) error {
 // shortStream is one churn stream: it joins, waits for its first count,
 // and leaves. Its violations go to seen.
 func (lt *loadTest) shortStream(ctx context.Context, mu *sync.Mutex, seen *violations) error {
-	w, _, err := openStream(ctx, lt.client, lt.base, lt.token)
+	w, _, err := openStream(ctx, lt.client, lt.base, lt.tokens[0]) // churn runs against headcount only
 	if err != nil {
 		return err
 	}

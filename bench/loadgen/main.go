@@ -176,7 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var floor *result
 	if o.floorURL != nil {
 		fo := o
-		fo.url, fo.floor, fo.churn, fo.exodusKeep = o.floorURL, true, 0, 0
+		fo.url, fo.floor, fo.churn, fo.exodusKeep, fo.people = o.floorURL, true, 0, 0, 1
 		res, err := measure(ctx, fo, stdout, stderr)
 		if err != nil {
 			return fmt.Errorf("the floor: %w", err)

@@ -57,6 +57,11 @@ func TestWatcherReadsEvents(t *testing.T) {
 		src:  "id: 5\ndata: 5\n\nid: 5\ndata: 6\n\n",
 		want: state{version: 5, count: 6, events: 2, mismatched: 1, lo: 5, hi: 6},
 	}, {
+		name: "people count and user events share the id sequence",
+		src: "id: 1\nevent: user count\ndata: 1\n\nid: 2\nevent: people count\ndata: 1\n\n" +
+			"id: 3\nevent: user\ndata: {\"login\":\"a\"}\n\nid: 2\nevent: user count\ndata: 2\n\n",
+		want: state{version: 2, count: 2, events: 2, others: 2, backwards: 1, lo: 1, hi: 2},
+	}, {
 		name: "unparsable events and over-long lines",
 		src: "id: 1\ndata: one\n\ndata: 2\n\n" +
 			": " + strings.Repeat("x", 3*lineBufferSize) + "\n" +
