@@ -3,13 +3,10 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/headcount/headcount/internal/testcert"
 	"github.com/headcount/headcount/internal/testport"
@@ -43,23 +40,7 @@ func startCaddy(t *testing.T, site string, probe int) {
 		t.Fatalf("caddy validate: %v\n%s\nCaddyfile:\n%s", err, out, global+site)
 	}
 	p := startProcess(t, "caddy", env, syscall.SIGTERM, bin, "run", "--config", file, "--adapter", "caddyfile")
-	deadline := time.Now().Add(startTimeout)
-	for {
-		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(probe), time.Second)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("caddy exited: %v\n%s", p.err, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy does not listen on %d after %v:\n%s", probe, startTimeout, p.out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitListening(t, p, probe)
 }
 
 // TestCaddy runs Caddy with deploy/Caddyfile in front of two instances on

@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"github.com/headcount/headcount/internal/ci"
+	"github.com/headcount/headcount/internal/poll"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -121,21 +124,49 @@ func waitFor(t *testing.T, p *process, url string) {
 	t.Helper()
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(startTimeout)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited before it answered: %v\n%s", p.name, p.err, p.out)
-		default:
-		}
+	p.await(t, "answer "+url, func() bool {
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	})
+}
+
+// waitListening polls until something accepts connections on port of
+// 127.0.0.1 or p exits.
+func waitListening(t *testing.T, p *process, port int) {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p.await(t, "listen on "+addr, func() bool {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	})
+}
+
+// await polls ready until it holds, failing the test if p exits first
+// or startTimeout passes.
+func (p *process) await(t *testing.T, what string, ready func() bool) {
+	t.Helper()
+	exited := false
+	err := poll.Until(startTimeout, func() bool {
+		select {
+		case <-p.exited:
+			exited = true
+			return true
+		default:
+		}
+		return ready()
+	})
+	switch {
+	case exited:
+		t.Fatalf("%s exited before it could %s: %v\n%s", p.name, what, p.err, p.out)
+	case err != nil:
+		t.Fatalf("%s did not %s within %v:\n%s", p.name, what, startTimeout, p.out)
 	}
-	t.Fatalf("%s did not answer %s within %v:\n%s", p.name, url, startTimeout, p.out)
 }
 
 // execOutput runs argv and returns its combined output.

@@ -129,29 +129,14 @@ http {
 			t.Logf("nginx error.log:\n%s", b)
 		}
 	})
-	deadline := time.Now().Add(startTimeout)
-	for {
-		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(probe), time.Second)
-		if err == nil {
-			conn.Close()
-			return n
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("nginx exited: %v\n%s", p.err, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not listen on %d after %v", probe, startTimeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitListening(t, p, probe)
+	return n
 }
 
 // cluster is two headcount instances on one Redis behind nginx, signing
 // in against a fake GitHub.
 type cluster struct {
-	base      string // the public URL, through nginx
+	base      string // the public URL, through the proxy
 	instances [2]string
 	procs     [2]*process
 	gh        *fakegithub.Server
@@ -225,7 +210,7 @@ func (c *cluster) signIn(t *testing.T, client *http.Client, wantProto int) {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != c.base+"/" || !strings.Contains(string(body), `id="user-name"`) {
-		t.Fatalf("sign-in through nginx ended at %s with %d, not on the signed-in page:\n%s", resp.Request.URL, resp.StatusCode, body)
+		t.Fatalf("sign-in through the proxy ended at %s with %d, not on the signed-in page:\n%s", resp.Request.URL, resp.StatusCode, body)
 	}
 	if resp.ProtoMajor != wantProto {
 		t.Errorf("the signed-in page came over %s, want HTTP/%d", resp.Proto, wantProto)
@@ -276,19 +261,20 @@ func waitCount(t *testing.T, want int, streams ...*ssetest.Stream) {
 			t.Fatalf("stream %d ended (%v) while waiting for the count %d", i, why, want)
 		}
 		if err != nil {
-			t.Fatalf("stream %d: count %q, want %d within %v", i, lastCount(s.Events()), want, waitTimeout)
+			last, _ := s.Last()
+			t.Fatalf("stream %d: count %q, want %d within %v", i, last.Data, want, waitTimeout)
 		}
 	}
 }
 
-// openStreams opens n streams through nginx with the client's session.
+// openStreams opens n streams through the proxy with the client's session.
 func openStreams(t *testing.T, client *http.Client, base string, n, wantProto int) []*ssetest.Stream {
 	t.Helper()
 	var streams []*ssetest.Stream
 	for i := range n {
 		s, err := ssetest.Open(t, client, base+"/events", nil)
 		if err != nil {
-			t.Fatalf("stream %d through nginx: %v", i, err)
+			t.Fatalf("stream %d through the proxy: %v", i, err)
 		}
 		if s.Response.ProtoMajor != wantProto {
 			t.Fatalf("stream %d came over %s, want HTTP/%d", i, s.Response.Proto, wantProto)
@@ -308,7 +294,7 @@ func (c *cluster) checkThroughProxy(t *testing.T, client *http.Client, streams [
 	t.Helper()
 	err := streams[0].Wait(waitTimeout, func(_ []ssetest.Event, comments []string, _ bool) bool { return len(comments) >= 2 })
 	if err != nil {
-		t.Errorf("no two heartbeats through nginx within %v (buffered?): comments %q", waitTimeout, streams[0].Comments())
+		t.Errorf("no two heartbeats through the proxy within %v (buffered?): comments %q", waitTimeout, streams[0].Comments())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -322,7 +308,7 @@ func (c *cluster) checkThroughProxy(t *testing.T, client *http.Client, streams [
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /metrics through nginx: %d, want 404", resp.StatusCode)
+		t.Errorf("GET /metrics through the proxy: %d, want 404", resp.StatusCode)
 	}
 	a, b := subscribers(t, c.instances[0]), subscribers(t, c.instances[1])
 	if a+b != len(streams) || (len(streams) > 1 && (a == 0 || b == 0)) {
