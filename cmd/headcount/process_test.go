@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -276,4 +277,28 @@ func TestProcessAtTheDescriptorLimit(t *testing.T) {
 	if got := count(t, c, p.url, s.token); got != limit {
 		t.Errorf("count %d after a refusal, want %d", got, limit)
 	}
+}
+
+// TestRunUnreachableRedisStopsTheStart checks that a Redis that does not
+// answer stops run with an error naming HEADCOUNT_REDIS_URL, and that the
+// port run had already taken is free again.
+func TestRunUnreachableRedisStopsTheStart(t *testing.T) {
+	addr := freeAddr(t) // held for this test alone (a :0 port, closed, may be taken meanwhile)
+	in := launch(t, map[string]string{
+		"HEADCOUNT_ADDR":           addr,
+		"HEADCOUNT_REDIS_URL":      "redis://127.0.0.1:1/0",
+		"HEADCOUNT_SESSION_SECRET": strings.Repeat("k", 32),
+	})
+	err := in.wait(t, startTimeout)
+	if err == nil || !strings.HasPrefix(err.Error(), "HEADCOUNT_REDIS_URL: ") {
+		t.Fatalf("run with an unreachable Redis returned %v, want an error naming HEADCOUNT_REDIS_URL", err)
+	}
+	if _, ok := in.log.find("headcount listening"); ok {
+		t.Errorf("run logged that it listens without its count store; log:\n%s", in.log)
+	}
+	again, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the port run had taken is still held: %v", err)
+	}
+	again.Close()
 }
