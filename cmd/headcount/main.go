@@ -129,15 +129,14 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}
 	metrics := handlers.NewMetrics(hub)
 	handler := handlers.NewServer(wiring.Deps(cfg, wiring.Parts{
-		Logger:           log,
-		PublicURL:        publicURL,
-		Hub:              hub,
-		Identity:         id,
-		Pages:            pages,
-		Metrics:          metrics,
-		Revocations:      revocations,
-		Revoker:          revoker,
-		MetricsElsewhere: metricsLn != nil,
+		Logger:      log,
+		PublicURL:   publicURL,
+		Hub:         hub,
+		Identity:    id,
+		Pages:       pages,
+		Metrics:     metrics,
+		Revocations: revocations,
+		Revoker:     revoker,
 	}))
 
 	srv := handlers.NewHTTPServer(handler, log)

@@ -91,6 +91,11 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.MetricsAddr != "" {
+		// The main address would answer 404 for /metrics, and nothing
+		// would serve it elsewhere: the binary's tests cover it.
+		return nil, errors.New("testserver: HEADCOUNT_METRICS_ADDR is not served here")
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -39,8 +39,6 @@ type Parts struct {
 	// goes (Revocations itself, or a store shared through Redis).
 	Revocations *auth.Revocations
 	Revoker     auth.Revoker
-	// MetricsElsewhere: /metrics is served on HEADCOUNT_METRICS_ADDR.
-	MetricsElsewhere bool
 }
 
 // Deps is the handler's dependencies for cfg and p; the cookie and token
@@ -63,7 +61,7 @@ func Deps(cfg config.Config, p Parts) handlers.Deps {
 		Revocations:      p.Revocations,
 		Revoker:          p.Revoker,
 		Metrics:          p.Metrics,
-		MetricsElsewhere: p.MetricsElsewhere,
+		MetricsElsewhere: cfg.MetricsAddr != "", // /metrics has an address of its own
 		TrustedProxies:   cfg.TrustedProxies,
 	}
 }
