@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/headcount/headcount/internal/fdlimit"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -150,6 +151,8 @@ func (c Config) Secure() bool {
 // a program that raises its limit (fdlimit.Raise) does so before Load.
 func Load(getenv func(string) string) (Config, error) {
 	var c Config
+	// Read first: HEADCOUNT_MAX_STREAMS's default follows from it.
+	c.OpenFileLimit, _ = fdlimit.Current()
 	for _, v := range Variables() {
 		if err := v.parse(&c, getenv(v.Name)); err != nil {
 			return Config{}, err
@@ -299,7 +302,7 @@ const (
 // instead of running out of descriptors. 0 (unknown) gives a fixed default.
 func StreamLimitFor(nofile uint64) int {
 	switch {
-	case nofile == 0 || nofile > 1<<30:
+	case !knownLimit(nofile):
 		return fallbackLimit
 	case nofile > 2*fdHeadroom:
 		return int(nofile - fdHeadroom)
@@ -308,13 +311,17 @@ func StreamLimitFor(nofile uint64) int {
 	}
 }
 
+// knownLimit reports whether nofile is an open-file limit to size by: 0
+// is unknown, and above 2^30 it is "unlimited" in all but name.
+func knownLimit(nofile uint64) bool { return nofile != 0 && nofile <= 1<<30 }
+
 // CheckMaxStreams refuses a HEADCOUNT_MAX_STREAMS the open-file limit
 // cannot hold: every stream holds a descriptor, and a server that runs out
 // of them wedges (it can no longer accept even a health check) instead of
 // answering new streams 503. The error names the most it can be. 0 (no
 // limit, asked for) and an unknown limit (nofile 0) pass.
 func CheckMaxStreams(maxStreams int, nofile uint64) error {
-	if maxStreams <= 0 || nofile == 0 || nofile > 1<<30 {
+	if maxStreams <= 0 || !knownLimit(nofile) {
 		return nil
 	}
 	if most := StreamLimitFor(nofile); maxStreams > most {
@@ -334,7 +341,7 @@ const minOtherConns = 16
 // the count store, logs and the kernel's own needs keep. 0 means no cap
 // (an unknown limit, or streams without a limit).
 func OtherConnLimitFor(nofile uint64, maxStreams int) int {
-	if nofile == 0 || nofile > 1<<30 || maxStreams <= 0 {
+	if !knownLimit(nofile) || maxStreams <= 0 {
 		return 0
 	}
 	left := int64(nofile) - int64(maxStreams)

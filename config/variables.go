@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-
-	"github.com/headcount/headcount/internal/fdlimit"
 )
 
 // Variable is one environment variable headcount reads: its name, the
@@ -99,7 +97,6 @@ func Variables() []Variable {
 		{"HEADCOUNT_MAX_STREAMS", fmt.Sprintf("the open-file limit minus %d", fdHeadroom), "streams this instance accepts (more: 503 with Retry-After); 0 = no limit",
 			func(c *Config, v string) (err error) {
 				// An unknown limit (0) gives StreamLimitFor's fixed default.
-				c.OpenFileLimit, _ = fdlimit.Current()
 				c.MaxStreams, err = limit("HEADCOUNT_MAX_STREAMS", v, StreamLimitFor(c.OpenFileLimit))
 				return err
 			}},
