@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/headcount/headcount/internal/devsignin"
 	"github.com/headcount/headcount/internal/poll"
 	"io"
 	"math/rand/v2"
@@ -124,7 +125,7 @@ func soak(t *testing.T, gh *fakegithub.Server, servers []*testserver.Server) {
 		t.Fatalf("the warm-up stream: status %d, %v", warm.status, warm.err)
 	}
 	warm.conn.Close()
-	awaitCounts(t, servers, 0)
+	awaitCounts(t, servers, tokens[0], 0)
 	goroutines, heap := measure()
 
 	ty := &tally{}
@@ -160,11 +161,11 @@ func soak(t *testing.T, gh *fakegithub.Server, servers []*testserver.Server) {
 	if ty.opened.Load() == 0 {
 		t.Fatalf("no stream was ever admitted (%s)", ty)
 	}
-	awaitCounts(t, servers, len(kept))
+	awaitCounts(t, servers, tokens[0], len(kept))
 	for _, s := range kept {
 		s.conn.Close()
 	}
-	awaitCounts(t, servers, 0)
+	awaitCounts(t, servers, tokens[0], 0)
 
 	// Everything the churn started has ended.
 	var g int
@@ -319,13 +320,13 @@ func dialStreamWith(ctx context.Context, srv *testserver.Server, auth string) *r
 
 // awaitCounts waits until the instances together hold want streams and
 // every instance tells that global count on /api/count.
-func awaitCounts(t *testing.T, servers []*testserver.Server, want int) {
+func awaitCounts(t *testing.T, servers []*testserver.Server, token string, want int) {
 	t.Helper()
 	if poll.Until(settle, func() bool {
 		local, agree := int64(0), true
 		for _, srv := range servers {
 			local += srv.Hub().Stats().Subscribers
-			if apiCount(t, srv) != want {
+			if apiCount(t, srv, token) != want {
 				agree = false
 			}
 		}
@@ -333,7 +334,7 @@ func awaitCounts(t *testing.T, servers []*testserver.Server, want int) {
 	}) != nil {
 		var got []string
 		for _, srv := range servers {
-			got = append(got, fmt.Sprintf("local %d, /api/count %d", srv.Hub().Stats().Subscribers, apiCount(t, srv)))
+			got = append(got, fmt.Sprintf("local %d, /api/count %d", srv.Hub().Stats().Subscribers, apiCount(t, srv, token)))
 		}
 		t.Fatalf("the clients hold %d streams; the instances say %s", want, strings.Join(got, "; "))
 	}
@@ -343,10 +344,10 @@ var apiClient = &http.Client{Timeout: 5 * time.Second}
 
 // apiCount asks srv for the global count, as a signed-out monitor would
 // not: /api/count needs a credential, so the soak's first user asks.
-func apiCount(t *testing.T, srv *testserver.Server) int {
+func apiCount(t *testing.T, srv *testserver.Server, token string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL()+"/api/count", nil)
-	req.Header.Set("Authorization", "Bearer "+countToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := apiClient.Do(req)
 	if err != nil {
 		t.Fatalf("/api/count: %v", err)
@@ -360,9 +361,6 @@ func apiCount(t *testing.T, srv *testserver.Server) int {
 	}
 	return body.UserCount
 }
-
-// countToken is the token apiCount asks with; signIn sets it.
-var countToken string
 
 // signIn walks the GitHub flow for u at srv and returns a bearer token.
 func signIn(t *testing.T, gh *fakegithub.Server, srv *testserver.Server, u fakegithub.User) string {
@@ -380,17 +378,9 @@ func signIn(t *testing.T, gh *fakegithub.Server, srv *testserver.Server, u fakeg
 	if resp.Request.URL.Path != "/" {
 		t.Fatalf("sign-in ended at %s (%d)", resp.Request.URL, resp.StatusCode)
 	}
-	resp, err = c.Post(srv.URL()+"/api/token", "", nil)
+	tok, err := devsignin.NewToken(t.Context(), c, srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var body struct {
-		Token string `json:"token"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.Token == "" {
-		t.Fatalf("POST /api/token: %d %v", resp.StatusCode, err)
-	}
-	countToken = body.Token
-	return body.Token
+	return tok.Token
 }
