@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,8 +203,21 @@ func (lt *loadTest) publish(ctx context.Context, n int) error {
 	}
 	lt.published++
 	form := url.Values{"id": {strconv.FormatUint(lt.published, 10)}, "data": {strconv.Itoa(n)}}
-	_, err := send(ctx, lt.client, http.MethodPost, lt.base+"/publish", form, http.StatusNoContent)
-	return err
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, lt.base+"/publish", strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := lt.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("POST /publish: status %d, want 204: %.200s", resp.StatusCode, b)
+	}
+	return nil
 }
 
 // exodus closes every watcher but the first exodusKeep at once and waits
