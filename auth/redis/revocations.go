@@ -30,7 +30,7 @@ import (
 const (
 	// DefaultPrefix starts the stream's key, as it starts the shared
 	// count's keys (stream/redis), so one prefix is one deployment.
-	DefaultPrefix = "headcount"
+	DefaultPrefix = streamredis.DefaultPrefix
 	// retryEvery is how soon a revocation Redis refused is offered again,
 	// and how soon the reader tries again after an error.
 	retryEvery = 250 * time.Millisecond
@@ -57,8 +57,6 @@ type Options struct {
 	Secret []byte
 	// Logger receives Redis trouble and recovery; nil discards it.
 	Logger *slog.Logger
-	// Now is the clock, for tests; nil means time.Now.
-	Now func() time.Time
 }
 
 // Revocations is an auth.Revoker for instances that share a Redis. Revoke
@@ -77,7 +75,6 @@ type Revocations struct {
 	epochKey string
 	mac      []byte
 	log      *slog.Logger
-	now      func() time.Time
 
 	mu      sync.Mutex
 	pending []auth.Revocation
@@ -106,9 +103,6 @@ func New(ctx context.Context, rawURL string, local *auth.Revocations, opts Optio
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	client, err := streamredis.Dial(rawURL, "headcount-revocations")
 	if err != nil {
 		return nil, err
@@ -122,7 +116,6 @@ func New(ctx context.Context, rawURL string, local *auth.Revocations, opts Optio
 		epochKey: key + ":epoch",
 		mac:      mac,
 		log:      opts.Logger,
-		now:      opts.Now,
 		kick:     make(chan struct{}, 1),
 		lastID:   "0-0",
 	}
@@ -175,12 +168,10 @@ func (r *Revocations) Close(ctx context.Context) error {
 	r.cancel()
 	var err error
 	if r.Pending() > 0 {
-		err = r.flush(ctx)
-	}
-	if n := r.Pending(); n > 0 {
-		err = errors.Join(err, fmt.Errorf("redis revocations: %d sign-outs never reached Redis", n))
-	} else {
-		err = nil
+		// A flush error matters only if something stayed queued.
+		if flushErr := r.flush(ctx); r.Pending() > 0 {
+			err = errors.Join(flushErr, fmt.Errorf("redis revocations: %d sign-outs never reached Redis", r.Pending()))
+		}
 	}
 	err = errors.Join(err, r.client.Close())
 	r.done.Wait()
@@ -248,7 +239,7 @@ func (r *Revocations) add(ctx context.Context, rv auth.Revocation) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	minID := strconv.FormatInt(r.now().Add(-auth.SessionLifetime).UnixMilli(), 10)
+	minID := strconv.FormatInt(time.Now().Add(-auth.SessionLifetime).UnixMilli(), 10)
 	return r.client.XAdd(ctx, &goredis.XAddArgs{
 		Stream: r.key,
 		MinID:  minID,
@@ -257,8 +248,11 @@ func (r *Revocations) add(ctx context.Context, rv auth.Revocation) error {
 	}).Err()
 }
 
-func (r *Revocations) sign(body []byte) string {
-	h := hmac.New(sha256.New, r.mac)
+func (r *Revocations) sign(body []byte) string { return entryMAC(r.mac, body) }
+
+// entryMAC is an entry's HMAC of body under key, as it is stored.
+func entryMAC(key, body []byte) string {
+	h := hmac.New(sha256.New, key)
 	h.Write(body)
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
@@ -375,10 +369,7 @@ func parseEntry(key []byte, body, mac string) (auth.Revocation, bool) {
 	if len(body) > 1024 {
 		return auth.Revocation{}, false
 	}
-	h := hmac.New(sha256.New, key)
-	h.Write([]byte(body))
-	want := base64.RawURLEncoding.EncodeToString(h.Sum(nil))
-	if !hmac.Equal([]byte(want), []byte(mac)) {
+	if !hmac.Equal([]byte(entryMAC(key, []byte(body))), []byte(mac)) {
 		return auth.Revocation{}, false
 	}
 	var rv auth.Revocation
