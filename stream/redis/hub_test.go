@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"github.com/headcount/headcount/internal/poll"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -205,10 +206,7 @@ func TestNewStreamDuringOutage(t *testing.T) {
 // eventuallyTrue polls cond every 20 ms until it holds or within passes.
 func eventuallyTrue(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	eventually(t, within, what, func() error {
-		if cond() {
-			return nil
-		}
-		return errors.New("not yet")
-	})
+	if poll.Until(within, cond) != nil {
+		t.Fatalf("%s: not within %v", what, within)
+	}
 }

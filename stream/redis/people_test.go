@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/headcount/headcount/internal/poll"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -87,30 +89,16 @@ func logins(people []stream.PersonStreams) []string {
 // awaitOnline waits until hub lists exactly want (login:streams, in order).
 func awaitOnline(t *testing.T, hub *stream.Hub, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(testTTL + testRefresh + 5*slack)
-	for {
-		people, total := hub.Online(-1)
-		got := logins(people)
-		if total == len(want) && equal(got, want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("online %v (%d), want %v", got, total, want)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval; bounded by the deadline
+	var got []string
+	var total int
+	if poll.Until(testTTL+testRefresh+5*slack, func() bool {
+		var people []stream.PersonStreams
+		people, total = hub.Online(-1)
+		got = logins(people)
+		return total == len(want) && slices.Equal(got, want)
+	}) != nil {
+		t.Fatalf("online %v (%d), want %v", got, total, want)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Alice on instance A and on instance B is one person with two streams;

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"github.com/headcount/headcount/internal/poll"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -227,10 +228,12 @@ func TestWriteRefusalIsAnOutage(t *testing.T) {
 			for _, cmd := range tc.off {
 				srv.MustDo(cmd...)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for c.Ping(ctx) != nil && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
+			// Each Ping with a context of its own: the one above may be spent.
+			eventually(t, 5*time.Second, "Ping after writes work again", func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				return c.Ping(ctx)
+			})
 			mustStore(t, c, 1, 1)
 		})
 	}
@@ -352,15 +355,8 @@ func TestCluster(t *testing.T) {
 // eventually polls cond every 50 ms until it returns nil or within passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	if poll.Until(within, func() bool { err = cond(); return err == nil }) != nil {
+		t.Fatalf("%s: not within %v: %v", what, within, err)
 	}
 }
