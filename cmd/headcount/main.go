@@ -18,10 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/headcount/headcount/auth"
-	authredis "github.com/headcount/headcount/auth/redis"
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/identity"
@@ -33,9 +30,6 @@ import (
 	"github.com/headcount/headcount/stream"
 	"github.com/headcount/headcount/stream/redis"
 )
-
-// redisConnectTimeout bounds the start when Redis does not answer.
-const redisConnectTimeout = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -111,19 +105,12 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	if err != nil {
 		return errors.Join(err, hub.Close(context.Background()), closeCounter())
 	}
-	id, err := identity.New(cfg, identity.Mount{
-		PublicURL:          publicURL,
-		CallbackURL:        publicURL + handlers.CallbackPath,
-		Listening:          ln.Addr(),
-		DevPrefix:          handlers.DevGitHubPrefix,
-		RenderDevAuthorize: pages.RenderDevAuthorize,
-		OwnCertificate:     certwatch.Current(certs),
-	})
+	id, err := identity.New(cfg, wiring.Mount(publicURL, ln.Addr(), pages, certwatch.Current(certs)))
 	if err != nil {
 		return errors.Join(err, hub.Close(context.Background()), closeCounter())
 	}
 	defer id.Close()
-	revocations, revoker, closeRevocations, err := openRevocations(cfg, log)
+	revocations, revoker, closeRevocations, err := wiring.OpenRevocations(cfg, log)
 	if err != nil {
 		return errors.Join(err, hub.Close(context.Background()), closeCounter())
 	}
@@ -261,30 +248,13 @@ func openCounter(cfg config.Config, log *slog.Logger) (stream.Counter, func() er
 	if cfg.RedisURL == "" {
 		return stream.Memory{}, func() error { return nil }, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), wiring.RedisConnectTimeout)
 	defer cancel()
 	shared, err := redis.New(ctx, cfg.RedisURL, redis.Options{Logger: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("HEADCOUNT_REDIS_URL: %w", err)
 	}
 	return shared, shared.Close, nil
-}
-
-// openRevocations returns this instance's sign-out list and where a
-// sign-out goes: the list itself, or, with HEADCOUNT_REDIS_URL, the Redis
-// stream every instance follows. The close function stops following it.
-func openRevocations(cfg config.Config, log *slog.Logger) (*auth.Revocations, auth.Revoker, func(context.Context) error, error) {
-	local := auth.NewRevocations()
-	if cfg.RedisURL == "" {
-		return local, local, func(context.Context) error { return nil }, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
-	defer cancel()
-	shared, err := authredis.New(ctx, cfg.RedisURL, local, authredis.Options{Secret: cfg.SessionSecret, Logger: log})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("HEADCOUNT_REDIS_URL: %w", err)
-	}
-	return local, shared, shared.Close, nil
 }
 
 // shutdown stops the server within ctx, in the order that lets every part

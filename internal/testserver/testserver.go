@@ -16,10 +16,8 @@ import (
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/headcount/headcount/auth"
-	authredis "github.com/headcount/headcount/auth/redis"
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/identity"
@@ -117,26 +115,12 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 	s.hub = stream.NewHub(wiring.HubConfig(cfg, s.counter, log))
 	pages, err := handlers.NewPages(cfg.DevMode())
 	if err == nil {
-		s.id, err = identity.New(cfg, identity.Mount{
-			PublicURL:          s.publicURL,
-			CallbackURL:        s.publicURL + handlers.CallbackPath,
-			Listening:          s.ln.Addr(),
-			DevPrefix:          handlers.DevGitHubPrefix,
-			RenderDevAuthorize: pages.RenderDevAuthorize,
-			OwnCertificate:     certwatch.Current(certs),
-		})
+		s.id, err = identity.New(cfg, wiring.Mount(s.publicURL, s.ln.Addr(), pages, certwatch.Current(certs)))
 	}
-	revocations := auth.NewRevocations()
-	var revoker auth.Revoker = revocations
-	s.closeRevocations = func(context.Context) error { return nil }
-	if err == nil && cfg.RedisURL != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		var shared *authredis.Revocations
-		shared, err = authredis.New(ctx, cfg.RedisURL, revocations, authredis.Options{Secret: cfg.SessionSecret, Logger: log})
-		cancel()
-		if err == nil {
-			revoker, s.closeRevocations = shared, shared.Close
-		}
+	var revocations *auth.Revocations
+	var revoker auth.Revoker
+	if err == nil {
+		revocations, revoker, s.closeRevocations, err = wiring.OpenRevocations(cfg, log)
 	}
 	if err != nil {
 		s.ln.Close()

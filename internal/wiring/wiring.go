@@ -5,9 +5,15 @@
 package wiring
 
 import (
+	"context"
+	"crypto/tls"
+	"fmt"
 	"log/slog"
+	"net"
+	"time"
 
 	"github.com/headcount/headcount/auth"
+	authredis "github.com/headcount/headcount/auth/redis"
 	"github.com/headcount/headcount/config"
 	"github.com/headcount/headcount/handlers"
 	"github.com/headcount/headcount/identity"
@@ -64,4 +70,38 @@ func Deps(cfg config.Config, p Parts) handlers.Deps {
 		MetricsElsewhere: cfg.MetricsAddr != "", // /metrics has an address of its own
 		TrustedProxies:   cfg.TrustedProxies,
 	}
+}
+
+// RedisConnectTimeout bounds the start when Redis does not answer.
+const RedisConnectTimeout = 5 * time.Second
+
+// Mount is where the identity part serves, for a server on ln at
+// publicURL with pages; ownCert is the certificate it serves itself (nil
+// for plain HTTP).
+func Mount(publicURL string, ln net.Addr, pages *handlers.Pages, ownCert func() *tls.Certificate) identity.Mount {
+	return identity.Mount{
+		PublicURL:          publicURL,
+		CallbackURL:        publicURL + handlers.CallbackPath,
+		Listening:          ln,
+		DevPrefix:          handlers.DevGitHubPrefix,
+		RenderDevAuthorize: pages.RenderDevAuthorize,
+		OwnCertificate:     ownCert,
+	}
+}
+
+// OpenRevocations returns this instance's list of signed-out sessions,
+// where a sign-out goes (the list itself, or with HEADCOUNT_REDIS_URL a
+// store shared through Redis that feeds it) and how to close that.
+func OpenRevocations(cfg config.Config, log *slog.Logger) (*auth.Revocations, auth.Revoker, func(context.Context) error, error) {
+	local := auth.NewRevocations()
+	if cfg.RedisURL == "" {
+		return local, local, func(context.Context) error { return nil }, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), RedisConnectTimeout)
+	defer cancel()
+	shared, err := authredis.New(ctx, cfg.RedisURL, local, authredis.Options{Secret: cfg.SessionSecret, Logger: log})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("HEADCOUNT_REDIS_URL: %w", err)
+	}
+	return local, shared, shared.Close, nil
 }
