@@ -1,12 +1,11 @@
 package stream
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/headcount/headcount/internal/logbuf"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -42,30 +41,12 @@ func (c *flakyCounter) Store(_ context.Context, local int) (int, error) {
 
 func (c *flakyCounter) Changes() <-chan struct{} { return nil }
 
-// lockedBuffer is a log destination safe for the broadcaster and the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestCounterFailure: while Store fails the hub logs once, keeps the last
 // count, tells a newcomer nothing rather than a count without it, retries,
 // and catches everyone up when Store works again.
 func TestCounterFailure(t *testing.T) {
 	counter := &flakyCounter{}
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	s := newTestServer(t, Config{Counter: counter, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	a := mustDial(t, s.addr(), "alice", dialOptions{})
 	a.waitLatest(t, 1, waitLong)

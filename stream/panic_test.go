@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"github.com/headcount/headcount/internal/logbuf"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,7 +53,7 @@ func TestPanicEndsOneStream(t *testing.T) {
 			name = "lifetime"
 		}
 		t.Run(name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &logbuf.Buffer{}
 			hub := NewHub(Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			var ended atomic.Int64
 			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
