@@ -71,17 +71,6 @@ type presencePerson struct {
 	Streams   int    `json:"streams"`
 }
 
-// plainDigits reports whether s is one or more ASCII digits and nothing
-// else (strconv.Atoi also takes a sign).
-func plainDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
-
 // handlePresence answers who is online, in the order they came online,
 // at most ?limit= of them; people_count is always everyone. With
 // HEADCOUNT_PRESENCE=count the hub lists nobody.
@@ -89,13 +78,14 @@ func handlePresence(hub *stream.Hub) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		limit := defaultPresenceLimit
 		if v, ok := c.QueryParams()["limit"]; ok {
-			n, err := strconv.Atoi(v[0])
-			if len(v) != 1 || !plainDigits(v[0]) || err != nil || n < 1 || n > maxPresenceLimit {
+			// ParseUint takes digits alone: no sign, blank, prefix or "_".
+			n, err := strconv.ParseUint(v[0], 10, 64)
+			if len(v) != 1 || err != nil || n < 1 || n > maxPresenceLimit {
 				// A problem, so the refusal is JSON like every /api/ error.
 				return &problem{status: http.StatusBadRequest, title: "Bad request",
 					message: fmt.Sprintf("limit must be a whole number from 1 to %d (default %d)", maxPresenceLimit, defaultPresenceLimit)}
 			}
-			limit = n
+			limit = int(n)
 		}
 		online, total := hub.Online(limit)
 		resp := presenceResponse{UserCount: hub.Count(), PeopleCount: total, People: make([]presencePerson, 0, len(online))}
