@@ -120,16 +120,19 @@ func TestFrozenInstanceLeavesByItsDeadline(t *testing.T) {
 	mustStore(t, a, 3, 3)
 	mustStore(t, b, 2, 5)
 
-	// A short pause (a GC pause, a slow reply): nobody drops b.
+	// A short pause (a GC pause, a slow reply): nobody drops b. Checked
+	// while b is still frozen: after the thaw its own refresh would put
+	// its count back and hide a drop. b's deadline is at least
+	// ttl - refresh after the freeze began, 700 ms past this check.
 	p.SetFrozen(true)
-	time.Sleep(ttl / 2)
+	time.Sleep(ttl / 3)
+	mustStore(t, a, 3, 5)
 	p.SetFrozen(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := b.Ping(ctx); err != nil {
 		t.Logf("b's ping right after the pause: %v", err)
 	}
-	mustStore(t, a, 3, 5)
 
 	// A long one: b is dropped by its deadline, not by its connection.
 	drain(a)
