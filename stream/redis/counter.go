@@ -304,10 +304,7 @@ func (c *Counter) Ping(ctx context.Context) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	c.mu.Lock()
-	outage := c.outage
-	c.mu.Unlock()
-	if outage != nil {
+	if outage := c.outageErr(); outage != nil {
 		return outage
 	}
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
@@ -497,12 +494,15 @@ func (c *Counter) fail(err error) {
 	}
 }
 
-// down reports whether an outage is in progress.
-func (c *Counter) down() bool {
+// outageErr is the outage in progress, or nil.
+func (c *Counter) outageErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.outage != nil
+	return c.outage
 }
+
+// down reports whether an outage is in progress.
+func (c *Counter) down() bool { return c.outageErr() != nil }
 
 // mustWrite reports whether Redis may hold an older local count than
 // this instance's (during or after an outage).

@@ -106,10 +106,7 @@ func (l *limits) truth(changed []stream.PersonStreams, all bool) []stream.Person
 // then holds to its local limit, and the stream is counted here all the
 // same.
 func (c *Counter) Acquire(ctx context.Context, p stream.Person, limit int) error {
-	c.mu.Lock()
-	outage := c.outage
-	c.mu.Unlock()
-	if outage != nil {
+	if outage := c.outageErr(); outage != nil {
 		c.limits.add(p, 1)
 		return outage
 	}

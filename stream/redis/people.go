@@ -29,10 +29,7 @@ func peopleKeys(prefix, instance string) []string {
 // During an outage it fails at once, like Store, so the hub's cycle (and a
 // new stream's first events) never waits for a Redis that does not answer.
 func (c *Counter) StorePeople(ctx context.Context, changed []stream.PersonStreams, all bool, since uint64) (stream.PeopleChanges, error) {
-	c.mu.Lock()
-	outage := c.outage
-	c.mu.Unlock()
-	if outage != nil {
+	if outage := c.outageErr(); outage != nil {
 		return stream.PeopleChanges{}, outage
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
