@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/headcount/headcount/internal/poll"
+	"github.com/headcount/headcount/stream"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,11 @@ func TestCloseRemovesTheCountAtOnce(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 
-	// When the last instance leaves, nothing of the prefix stays in Redis.
+	// When the last instance leaves, nothing of the prefix stays in Redis
+	// for ever (a person is online on it, so there are people keys too).
+	if _, err := a.StorePeople(ctx, []stream.PersonStreams{{Person: stream.Person{ID: "1", Login: "ada"}, Streams: 1}}, true, 0); err != nil {
+		t.Fatalf("StorePeople: %v", err)
+	}
 	if err := a.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -97,6 +102,20 @@ func TestCloseRemovesTheCountAtOnce(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("%d keys of the prefix left in Redis after every instance closed", n)
+	}
+	// What else the prefix holds (who was online, kept for a leave grace
+	// and the people log's purge) expires by itself: nothing stays for ever.
+	keys, err := client.Keys(ctx, tagged(f.prefix)+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("no people keys to check: the test stored nobody")
+	}
+	for _, k := range keys {
+		if ttl := client.PTTL(ctx, k).Val(); ttl <= 0 || ttl > 2*opts.InstanceTTL+purgeAfter {
+			t.Errorf("key %s left with time to live %v, want one within %v", k, ttl, 2*opts.InstanceTTL+purgeAfter)
+		}
 	}
 }
 
