@@ -27,12 +27,16 @@ const (
 	// subscriber from before it joined (see dropLagging).
 	streamQueue = 4
 	// queueSlack is how many events a subscriber may be sent from before
-	// the publish count it started at: those queued when r3labs registered
-	// it, and the one being published then.
+	// the publish count it was registered at: those queued when r3labs
+	// registered it, and the one being published then. (Counted in that
+	// publish count and again as it begins them, they put its at up to
+	// queueSlack ahead of the events it has really come through.)
 	queueSlack = streamQueue + 1
 	// dropDepth is how many events a subscriber's channel may hold before
 	// the hub ends the subscriber: room is left for the events published
-	// while its end takes effect.
+	// while its end takes effect, and for any published in the instant
+	// between r3labs registering a subscriber and Hub.register reading
+	// the publish count.
 	dropDepth = subscriberBuffer - 16
 	// stuckWrite is how long a subscriber that far behind must have been
 	// inside one write to count as stuck: a write with room in the socket
@@ -135,9 +139,10 @@ type broadcaster struct {
 // broadcaster waits for it to catch up, at most WriteTimeout, the bound a
 // stuck write has anyway. It reports false if the hub stopped meanwhile.
 //
-// A subscriber's at is the publish count it started from plus every event
-// it has begun to write (subscriber.startEvent); what it has been sent and
-// not begun is at most the events published since, plus queueSlack. Its
+// A subscriber's at is the publish count when it was registered (read by
+// Hub.register, right after r3labs took it in) plus every event it has
+// begun to write (subscriber.startEvent); what it has been sent and not
+// begun is at most the events published since, plus queueSlack. Its
 // end makes a blocked write fail at once, and from then on r3labs' loop
 // drains its channel without writing until the relay loop takes it out,
 // so the channel never fills and the relay never blocks on it.
@@ -151,7 +156,9 @@ func (h *Hub) dropLagging(b *broadcaster) bool {
 	if next < b.checkAt {
 		return true
 	}
-	behind := func(sub *subscriber) bool { return next-sub.at.Load()+queueSlack >= dropDepth }
+	// Added, not subtracted: at may run a few ahead of next (the events
+	// queued when it was registered are counted twice, see queueSlack).
+	behind := func(sub *subscriber) bool { return next+queueSlack >= dropDepth+sub.at.Load() }
 	least := next
 	lagging := b.lagging[:0]
 	h.mu.Lock()

@@ -254,3 +254,53 @@ func TestLostFirstEventIsSentAgain(t *testing.T) {
 		t.Errorf("alice's first event %+v, want the count 1", events[0])
 	}
 }
+
+// TestLateRegistrationIsNotBehind: events published while a subscriber
+// waits to be registered with the shared stream never reach it (in a ramp
+// hundreds wait while r3labs' relay loop hands out events). It is not
+// behind by them: it must get the next count at once, and be neither
+// waited for nor dropped as a reader that fell behind.
+func TestLateRegistrationIsNotBehind(t *testing.T) {
+	h := NewHub(Config{WriteTimeout: time.Minute})
+	defer h.Close(context.Background())
+	serve := func(w *memWriter, id string) func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() {
+			served <- h.Serve(w, httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil), testPerson(id))
+		}()
+		return func() {
+			cancel()
+			<-served
+		}
+	}
+	watcher := newMemWriter()
+	defer serve(watcher, "alice")()
+	if !watcher.waitFor(waitLong, "data: 1\n") {
+		t.Fatalf("the watcher never got its first count; it got %q", watcher.String())
+	}
+
+	// bob's stream waits before r3labs registers it (Header is held)
+	// while more events go out than a subscriber may fall behind by.
+	proceed := make(chan struct{})
+	late := newMemWriter()
+	late.block = proceed
+	defer serve(late, "bob")()
+	for range dropDepth {
+		if !h.publish(heartbeatEvent()) {
+			t.Fatalf("a heartbeat could not be published: %+v", h.Stats())
+		}
+	}
+	close(proceed)
+
+	// Its registration brings the count 2, to both, within the contract's
+	// second (not the minute a wait for a lagging reader may take).
+	for name, w := range map[string]*memWriter{"watcher": watcher, "bob": late} {
+		if !w.waitFor(time.Second, "data: 2\n") {
+			t.Errorf("%s was not told the count 2 within a second (stats %+v); it got %q", name, h.Stats(), w.String())
+		}
+	}
+	if n := h.Stats().DroppedBehind; n != 0 {
+		t.Errorf("%d streams were dropped as behind", n)
+	}
+}

@@ -236,6 +236,11 @@ func (h *Hub) admit(ctx context.Context, p Person, take bool) (*subscriber, erro
 // stream, so every event published from now on reaches it.
 func (h *Hub) register(sub *subscriber) {
 	h.mu.Lock()
+	// Where it starts: the events published before r3labs registered it
+	// never reach it, however many went out while it waited for the relay
+	// loop to take it in (a ramp: hundreds wait while the loop hands out
+	// events), so it is not behind by them.
+	sub.at.Store(h.published.Load())
 	sub.registered = true
 	h.registered++
 	h.moves.Add(1)

@@ -67,9 +67,9 @@ type subscriber struct {
 	from atomic.Uint64
 	// registered is set, under Hub.mu, once r3labs has registered it.
 	registered bool
-	// at is the publish count (Hub.published) the subscriber started
-	// from, plus every event it has begun to write: how far it has come
-	// (see Hub.dropLagging).
+	// at is the publish count (Hub.published) when the subscriber was
+	// registered, plus every event it has begun to write since: how far
+	// it has come (see Hub.dropLagging).
 	at atomic.Uint64
 	// writeSince is when the write to the connection going on now began
 	// (Unix nanoseconds), 0 between writes: a subscriber long inside one
@@ -182,9 +182,6 @@ func (s *subscriber) serveSSE() {
 				"user", s.person.ID, "remote", s.remote, "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	// Read before r3labs registers it: every event published after this
-	// reaches it (and a few queued before, queueSlack).
-	s.at.Store(s.hub.published.Load())
 	s.hub.sse.ServeHTTP(s, s.hub.request.WithContext(s.ctx))
 }
 
