@@ -217,8 +217,18 @@ func (h *Hub) dropLagging(b *broadcaster) bool {
 // Subscribers that do not write it (stuck, or gone) delay nobody: the
 // delivery counts as over once no flush has come for deliveryIdle. It
 // reports false if the hub stopped meanwhile.
+//
+// Streams admitted and not yet registered count as changes to come: a
+// join with hundreds more waiting for r3labs' relay loop to take them in
+// is no lone change. Unpaced, each such join's broadcast kept the relay
+// loop busy, so it took in the next few streams only, whose joins were
+// "lone" again: a 19,000-stream ramp crawled at a few joins per
+// broadcast, one full fan-out each.
 func (h *Hub) pace(b *broadcaster) bool {
-	if h.cfg.Coalesce == 0 || b.reached < paceFrom || (!b.remote && h.moves.Load()-b.moves < paceMoves) {
+	if h.cfg.Coalesce == 0 || b.reached < paceFrom {
+		return true
+	}
+	if !b.remote && h.moves.Load()-b.moves+uint64(h.arriving()) < paceMoves {
 		return true
 	}
 	seen, movedAt := int64(-1), time.Now()
@@ -253,7 +263,8 @@ func (h *Hub) pace(b *broadcaster) bool {
 }
 
 // settle waits d, or less once no stream has been admitted or has left
-// here for settleGap (unless remote, a change of another instance's, is
+// here for settleGap and none waits to be registered (unless remote, a
+// change of another instance's, is
 // pending: its end is not seen here): the burst the pace made room for
 // has ended, and its end is told at once instead of a pace later.
 // Admissions, not registrations, tell a ramp going on: registrations
@@ -270,12 +281,20 @@ func (h *Hub) settle(d time.Duration, remote bool) bool {
 		if !h.sleep(min(left, deliveryCheck)) {
 			return false
 		}
-		if n := h.activity.Load(); n != moves {
+		if n := h.activity.Load(); n != moves || h.arriving() > 0 {
 			moves, movedAt = n, time.Now()
 		} else if !remote && time.Since(movedAt) >= settleGap {
 			return true
 		}
 	}
+}
+
+// arriving is how many streams are admitted and not yet registered:
+// waiting for r3labs to take them in.
+func (h *Hub) arriving() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs) - h.registered
 }
 
 // delivery counts one subscriber done with the measured event. The clock
