@@ -61,6 +61,10 @@ type limitedConn struct {
 	closed  bool
 }
 
+// NetConn is the connection underneath, as tls.Conn's NetConn: the hub
+// asks its socket whether a client reads (stream.congested).
+func (c *limitedConn) NetConn() net.Conn { return c.Conn }
+
 func (c *limitedConn) Close() error {
 	c.mu.Lock()
 	if !c.closed {

@@ -1,0 +1,105 @@
+package stream
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestCongested: the kernel tells a client that does not read (its window
+// closed, data left unsent) from one that does, whatever the server's
+// goroutine is doing: a write that is merely slow to get the CPU back is
+// not stuck.
+func TestCongested(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	server := c.(*net.TCPConn)
+	_ = server.SetWriteBuffer(4096)
+	_ = client.(*net.TCPConn).SetReadBuffer(4096)
+	sock := socketOf(server)
+	if sock == nil {
+		t.Fatal("no socket under a TCP connection")
+	}
+
+	// A client that reads everything.
+	event := make([]byte, 100)
+	buf := make([]byte, len(event))
+	for range 50 {
+		if _, err := server.Write(event); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(client, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if congested(sock) {
+		t.Error("a connection whose client read everything is congested")
+	}
+
+	// A client that reads nothing: write until a write blocks.
+	blocked := false
+	for range 10000 {
+		_ = server.SetWriteDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := server.Write(event); errors.Is(err, os.ErrDeadlineExceeded) {
+			blocked = true
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !blocked {
+		t.Fatal("no write blocked on a client that reads nothing")
+	}
+	if !congested(sock) {
+		t.Error("a connection whose writes block on a client that reads nothing is not congested")
+	}
+	if congested(nil) != true {
+		t.Error("without a socket, a long write must count as stuck")
+	}
+}
+
+// TestSocketOfUnwraps: the socket is found under wrappers that unwrap
+// with NetConn (tls.Conn, the connection cap's), and a connection with no
+// socket has none.
+func TestSocketOfUnwraps(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if socketOf(wrapped{wrapped{client}}) == nil {
+		t.Error("no socket found under two wrappers")
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if socketOf(a) != nil {
+		t.Error("a pipe has a socket")
+	}
+}
+
+// wrapped is a listener's connection wrapper that unwraps with NetConn.
+type wrapped struct{ net.Conn }
+
+func (w wrapped) NetConn() net.Conn { return w.Conn }
