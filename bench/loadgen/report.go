@@ -45,8 +45,9 @@ type result struct {
 
 	// Exodus: how many watchers left at once, and from their close until
 	// every one who stayed showed the new count.
-	exodusLeft  int
-	exodusAgree time.Duration
+	exodusLeft   int
+	exodusAgree  time.Duration
+	exodusClosed time.Duration // the load generator's closes alone
 
 	// Cleanup.
 	readersStuck      int
@@ -166,6 +167,7 @@ func (r *result) writeMarkdown(w io.Writer) {
 	if r.exodusLeft > 0 {
 		add(fmt.Sprintf("exodus: %d leave at once; **the %d who stay show %d** after", r.exodusLeft, r.o.exodusKeep, r.o.exodusKeep),
 			"**"+fmtDur(r.exodusAgree)+"**")
+		add("exodus: of which the load generator's own closes", fmtDur(r.exodusClosed))
 	}
 	v := r.violations
 	add("**versions that went backwards** (all streams, whole run)", fmt.Sprintf("**%d**", v.backwards))

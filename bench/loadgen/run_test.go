@@ -84,6 +84,7 @@ func testRun(t *testing.T, extra []string) string {
 		"| cleanup: headcount_subscribers back to 0 | 0,",
 		"| 40 | ",
 		"exodus: 30 leave at once; **the 10 who stay show 10** after",
+		"| exodus: of which the load generator's own closes | ",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
