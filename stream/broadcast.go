@@ -69,8 +69,9 @@ const (
 	// and cannot register or deregister anyone: joins and leaves wait for it.
 	paceFactor = 4
 	// burstPaceFactor replaces it while subscribers arrive in bulk (at
-	// least burstNewcomers in one cycle: a restart's reconnections), when
-	// every broadcast also holds up that many registrations.
+	// least burstNewcomers registered in one cycle or waiting to be: a
+	// restart's reconnections), when every broadcast also holds up that
+	// many registrations.
 	burstPaceFactor = 8
 	burstNewcomers  = 100
 	// burstTell is how often those already streaming are told the counts
@@ -111,11 +112,11 @@ type broadcaster struct {
 	peopleFailing bool
 	lastTime      time.Time // when the latest cycle started
 	// sentAt and reached are when the latest cycle's event went out and
-	// to how many subscribers (those registered then); newcomers is how
-	// many of them it was the first event of.
-	sentAt    time.Time
-	reached   int
-	newcomers int
+	// to how many subscribers (those registered then); bulk is set if
+	// subscribers were arriving in bulk then (see cycle).
+	sentAt  time.Time
+	reached int
+	bulk    bool
 	// moves is Hub.moves as the latest cycle read it; remote is set when a
 	// Counter change (another instance's streams) is pending: pace treats
 	// it as a burst, since its size is unknown here.
@@ -259,7 +260,7 @@ func (h *Hub) pace(b *broadcaster) bool {
 		took = took * time.Duration(now) / time.Duration(b.reached)
 	}
 	factor := time.Duration(paceFactor)
-	if b.newcomers >= burstNewcomers {
+	if b.bulk {
 		factor = burstPaceFactor
 	}
 	return h.settle(min(time.Until(end.Add((factor-1)*took)), maxPace), b.remote)
@@ -462,7 +463,14 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// tells everyone as usual, and so does the first cycle with fewer
 	// arrivals: one is scheduled settleGap later, so the counts held back
 	// are told as soon as the arrivals stop.
-	hold := b.started && newcomers >= burstNewcomers && len(pc.transitions) == 0 &&
+	// Bulk counts the streams still waiting to be registered: while a
+	// broadcast to everyone keeps r3labs' relay loop and the processors
+	// busy, a cycle takes in a few of the hundreds waiting, and were those
+	// few told to everyone, the next cycle would take in a few again (a
+	// 19,000 ramp spent seconds at 1-5 newcomers a cycle, each cycle a
+	// fan-out to 15,500, with 200 streams waiting).
+	bulk := newcomers+h.arriving() >= burstNewcomers
+	hold := b.started && bulk && len(pc.transitions) == 0 &&
 		partial == b.partial && time.Since(b.toldAt) < burstTell
 	if hold && (global != b.global || pc.people != b.people) && (again == 0 || settleGap < again) {
 		again = settleGap
@@ -514,7 +522,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	b.started = true
 	h.global.Store(int64(global))
 	h.people.Store(int64(pc.people))
-	b.reached, b.newcomers, b.sentAt = local, newcomers, time.Now()
+	b.reached, b.bulk, b.sentAt = local, bulk, time.Now()
 	// The event whose flushes measure the cycle: its last, which every
 	// subscriber registered now writes or drops after the rest.
 	if len(changed) > 0 {
