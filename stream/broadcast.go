@@ -77,8 +77,8 @@ const (
 	// burstTell is how often those already streaming are told the counts
 	// while subscribers keep arriving in bulk (cycle): the contract only
 	// asks for the true count within a second after the burst, and each
-	// telling is a write to everyone, up to an eighth of a 19,000 ramp's
-	// CPU each second.
+	// telling is a write to everyone (about 400 ms of CPU at 19,000 on a
+	// slow 2-core machine: once a second, a fifth of both cores).
 	burstTell = 3 * time.Second
 	// maxPace bounds the wait, so every subscriber still hears the true
 	// count within the contract's second after a burst.
@@ -279,9 +279,9 @@ func (h *Hub) pace(b *broadcaster) bool {
 
 // settle waits d, or less once no stream has been admitted or has left
 // here for settleGap and none waits to be registered (unless remote, a
-// change of another instance's, is
-// pending: its end is not seen here): the burst the pace made room for
-// has ended, and its end is told at once instead of a pace later.
+// change of another instance's, is pending: its end is not seen here):
+// the burst the pace made room for has ended, and its end is told at
+// once instead of a pace later.
 // Admissions, not registrations, tell a ramp going on: registrations
 // stall while r3labs' relay loop is busy with a fan-out. It reports false
 // if the hub stopped meanwhile.
