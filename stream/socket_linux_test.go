@@ -14,24 +14,9 @@ import (
 // goroutine is doing: a write that is merely slow to get the CPU back is
 // not stuck.
 func TestCongested(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	c, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	server := c.(*net.TCPConn)
+	client, server := tcpPair(t)
 	_ = server.SetWriteBuffer(4096)
-	_ = client.(*net.TCPConn).SetReadBuffer(4096)
+	_ = client.SetReadBuffer(4096)
 	sock := socketOf(server)
 	if sock == nil {
 		t.Fatal("no socket under a TCP connection")
@@ -78,16 +63,7 @@ func TestCongested(t *testing.T) {
 // with NetConn (tls.Conn, the connection cap's), and a connection with no
 // socket has none.
 func TestSocketOfUnwraps(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client, _ := tcpPair(t)
 	if socketOf(wrapped{wrapped{client}}) == nil {
 		t.Error("no socket found under two wrappers")
 	}
@@ -103,3 +79,24 @@ func TestSocketOfUnwraps(t *testing.T) {
 type wrapped struct{ net.Conn }
 
 func (w wrapped) NetConn() net.Conn { return w.Conn }
+
+// tcpPair is a loopback TCP connection's two ends, closed with the test.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
