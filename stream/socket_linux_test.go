@@ -1,12 +1,16 @@
 package stream
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
+	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/headcount/headcount/internal/connlimit"
 )
 
 // TestCongested: the kernel tells a client that does not read (its window
@@ -67,11 +71,35 @@ func TestSocketOfUnwraps(t *testing.T) {
 	if socketOf(wrapped{wrapped{client}}) == nil {
 		t.Error("no socket found under two wrappers")
 	}
+	if socketOf(tls.Client(client, &tls.Config{})) == nil {
+		t.Error("no socket found under a tls.Conn")
+	}
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
 	if socketOf(a) != nil {
 		t.Error("a pipe has a socket")
+	}
+}
+
+// TestHijackedStreamsHaveTheirSocket: a stream taken over from net/http
+// behind the connection cap the program listens with still finds its
+// socket, or no write of it could ever be told stuck from merely slow.
+func TestHijackedStreamsHaveTheirSocket(t *testing.T) {
+	s := newTestServer(t, Config{}, func(ts *httptest.Server) {
+		ts.Listener = connlimit.Listen(ts.Listener, 100)
+	})
+	c := mustDial(t, s.addr(), "alice", dialOptions{})
+	c.waitLatest(t, 1, waitLong)
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	for sub := range s.hub.subs {
+		if sub.conn == nil {
+			t.Fatal("the stream was not taken over from net/http")
+		}
+		if socketOf(sub.conn) == nil {
+			t.Errorf("no socket under the stream's connection (%T)", sub.conn)
+		}
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -77,10 +76,8 @@ type subscriber struct {
 	// is stuck (see Hub.dropLagging).
 	writeSince atomic.Int64
 
-	// The connection: conn when hijacked, else w (and rc on w). sock is
-	// the socket under conn, where there is one (see congested).
+	// The connection: conn when hijacked, else w (and rc on w).
 	conn   net.Conn
-	sock   syscall.RawConn
 	header http.Header // hijacked: the response head, until written
 	w      http.ResponseWriter
 	rc     *http.ResponseController
@@ -115,7 +112,7 @@ func (s *subscriber) takeOver(conn net.Conn, header http.Header) {
 	// A read deadline the server set for requests would end readConn.
 	_ = conn.SetReadDeadline(time.Time{})
 	s.hub.mu.Lock() // end and stuck may look at conn from another goroutine
-	s.conn, s.sock = conn, socketOf(conn)
+	s.conn = conn
 	s.hub.mu.Unlock()
 	s.header = header
 	s.readerDone = make(chan struct{})
@@ -372,10 +369,11 @@ func (s *subscriber) startWrite() {
 
 // stuck reports whether the subscriber has been inside one write for
 // stuckWrite by now, on a socket its client does not read from (see
-// congested). The caller holds Hub.mu (sock).
+// congested; the socket is looked up only then, which is rare). The
+// caller holds Hub.mu (conn).
 func (s *subscriber) stuck(now time.Time) bool {
 	since := s.writeSince.Load()
-	return since != 0 && now.UnixNano()-since >= int64(stuckWrite) && congested(s.sock)
+	return since != 0 && now.UnixNano()-since >= int64(stuckWrite) && congested(socketOf(s.conn))
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
