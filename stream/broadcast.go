@@ -277,17 +277,17 @@ func (h *Hub) pace(b *broadcaster) bool {
 	return h.settle(min(time.Until(end.Add((factor-1)*took)), maxPace), b.remote)
 }
 
-// settle waits d, or less once no stream has been admitted or has left
-// here for settleGap and none waits to be registered (unless remote, a
-// change of another instance's, is pending: its end is not seen here):
-// the burst the pace made room for has ended, and its end is told at
-// once instead of a pace later.
-// Admissions, not registrations, tell a ramp going on: registrations
-// stall while r3labs' relay loop is busy with a fan-out. It reports false
-// if the hub stopped meanwhile.
+// settle waits d, or less once no stream has joined or left here for
+// settleGap and none waits to be registered (unless remote, a change of
+// another instance's, is pending: its end is not seen here): the burst
+// the pace made room for has ended, and its end is told at once instead
+// of a pace later. Streams waiting to be registered, not registrations
+// alone, tell a ramp going on: registrations stall while r3labs' relay
+// loop is busy with a fan-out. It reports false if the hub stopped
+// meanwhile.
 func (h *Hub) settle(d time.Duration, remote bool) bool {
 	until := time.Now().Add(d)
-	moves, movedAt := h.activity.Load(), time.Now()
+	moves, movedAt := h.moves.Load(), time.Now()
 	for {
 		left := time.Until(until)
 		if left <= 0 {
@@ -296,7 +296,7 @@ func (h *Hub) settle(d time.Duration, remote bool) bool {
 		if !h.sleep(min(left, deliveryCheck)) {
 			return false
 		}
-		if n := h.activity.Load(); n != moves || h.arriving() > 0 {
+		if n := h.moves.Load(); n != moves || h.arriving() > 0 {
 			moves, movedAt = n, time.Now()
 		} else if !remote && time.Since(movedAt) >= settleGap {
 			return true
@@ -404,6 +404,7 @@ func (h *Hub) sleep(d time.Duration) bool {
 func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	h.mu.Lock()
 	local := h.registered
+	arriving := len(h.subs) - local // waiting to be registered (Hub.arriving)
 	b.moves, b.remote = h.moves.Load(), false
 	// Newcomers are in local: this cycle's counts are their first events.
 	// Those who register after this point are not, and drop them.
@@ -480,7 +481,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// few told to everyone, the next cycle would take in a few again (a
 	// 19,000 ramp spent seconds at 1-5 newcomers a cycle, each cycle a
 	// fan-out to 15,500, with 200 streams waiting).
-	bulk := newcomers >= burstNewcomers || h.arriving() >= burstNewcomers
+	bulk := newcomers >= burstNewcomers || arriving >= burstNewcomers
 	hold := b.started && bulk && len(pc.transitions) == 0 &&
 		partial == b.partial && time.Since(b.toldAt) < burstTell
 	if hold && (global != b.global || pc.people != b.people) && (again == 0 || settleGap < again) {

@@ -52,11 +52,10 @@ type Hub struct {
 	measured  atomic.Uint64
 	deliverTo atomic.Int64
 	// moves counts joins (registrations) and leaves of registered
-	// subscribers: how many changes a cycle merges (pace). activity
-	// counts admissions and leaves: whether a burst is still going on
-	// (settle).
-	moves    atomic.Uint64
-	activity atomic.Uint64
+	// subscribers: how many changes a cycle merges (pace), and with the
+	// streams waiting to be registered (arriving), whether a burst is
+	// still going on (settle).
+	moves atomic.Uint64
 	// shared is the first id of the latest event for everyone streaming.
 	shared      atomic.Uint64
 	delivered   atomic.Int64
@@ -225,7 +224,6 @@ func (h *Hub) admit(ctx context.Context, p Person, take bool) (*subscriber, erro
 	sub := &subscriber{hub: h, person: p, ctx: ctx, cancel: cancel}
 	sub.from.Store(math.MaxUint64)
 	h.subs[sub] = struct{}{}
-	h.activity.Add(1)
 	h.perUser[p.ID]++
 	h.stats.subscribers.Store(int64(len(h.subs)))
 	h.stats.opened.Add(1)
@@ -272,7 +270,6 @@ func (h *Hub) leave(sub *subscriber) {
 	} else {
 		delete(h.perUser, sub.person.ID)
 	}
-	h.activity.Add(1)
 	if sub.registered {
 		h.registered--
 		h.moves.Add(1)
