@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -50,15 +49,13 @@ func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFu
 		// and the request line, written when the stream ends.
 		watch, stopWatching := revocations.Watch(context.WithoutCancel(req.Context()), sess)
 		release := connlimit.Hold(req.Context())
-		line := &streamLine{}
-		c.Set(streamLineKey, line)
+		line, _ := c.Get(streamLineKey).(*streamLine) // logRequests'
 		ended := func() {
 			release()
 			stopWatching()
 			line.ended(time.Now())
 		}
-		ctx := stream.WithLifetime(req.Context(), stream.Lifetime{Until: watch, Ended: ended})
-		begun := time.Now()
+		ctx := stream.WithLifetime(req.Context(), stream.Lifetime{Until: watch, Ended: ended, TakenOver: line.takeOver})
 		err := hub.Serve(c.Response(), req.WithContext(ctx), stream.Person{ID: u.ID, Login: u.Login, Name: u.Name, AvatarURL: u.AvatarURL})
 		w := c.Response()
 		if err != nil {
@@ -67,13 +64,6 @@ func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFu
 		}
 		switch {
 		case err == nil:
-			if !w.Committed {
-				// The hub took the connection over and wrote the 200 and
-				// its head itself, right after begun: Echo's writer never
-				// saw them, but the request line should.
-				w.Status = http.StatusOK
-				line.head = begun
-			}
 			return nil
 		case errors.Is(err, stream.ErrUserLimit):
 			return c.String(http.StatusTooManyRequests, "too many streams open for this user; close one (another tab or curl) and retry\n")
@@ -88,40 +78,34 @@ func handleEvents(hub *stream.Hub, revocations *auth.Revocations) echo.HandlerFu
 	}
 }
 
-// streamLineKey is where the stream handler leaves the streamLine of a
-// stream, for logRequests.
+// streamLineKey is where logRequests leaves a stream's streamLine for
+// the stream handler.
 const streamLineKey = "headcount.streamLine"
 
-// streamLine is the request line of a stream whose connection the hub
-// took over: the handler has returned by the time the stream ends, so
-// logRequests hands it the line to write, and the stream's end (or
-// logRequests, if the stream ended first) writes it.
+// streamLine is the request line of a stream. Once the hub has taken the
+// stream's connection over (takeOver, on the handler's goroutine before
+// the stream can end), the handler returns at once and the stream's end
+// writes the line (ended, run by the hub, whose Close waits for it), so
+// no line waits on a handler goroutine the shutdown does not wait for.
+// Otherwise logRequests writes it as any other. A nil streamLine (no
+// logRequests in front) does nothing.
 type streamLine struct {
-	head time.Time // when the hub wrote the stream's head; zero: not taken over
-
-	mu    sync.Mutex
-	write func(end time.Time)
-	end   time.Time
+	write func(head, end time.Time) // logRequests': writes the line
+	head  time.Time                 // when the hub took the connection over; zero: it did not
 }
 
-// later has write called with the stream's end: now, if it has ended.
-func (l *streamLine) later(write func(end time.Time)) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.end.IsZero() {
-		write(l.end)
-		return
-	}
-	l.write = write
-}
-
-// ended records the stream's end and writes the line if it is waiting.
-func (l *streamLine) ended(t time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.end = t
-	if l.write != nil {
-		l.write(t)
-		l.write = nil
+func (l *streamLine) takeOver() {
+	if l != nil {
+		l.head = time.Now()
 	}
 }
+
+// ended writes the line of a stream the hub took over, now that it has ended.
+func (l *streamLine) ended(end time.Time) {
+	if l != nil && !l.head.IsZero() {
+		l.write(l.head, end)
+	}
+}
+
+// takenOver reports whether the stream's end writes the line.
+func (l *streamLine) takenOver() bool { return l != nil && !l.head.IsZero() }

@@ -68,12 +68,7 @@ func logRequests(log *slog.Logger, trusted []netip.Prefix) echo.MiddlewareFunc {
 			start := time.Now()
 			var headersAt time.Time
 			c.Response().Before(func() { headersAt = time.Now() })
-			err := next(c)
-			if err != nil {
-				// Let the error handler write the response now, so the status
-				// logged is the one the client got.
-				c.Error(err)
-			}
+			r := c.Request()
 			route := c.Path()
 			if route == "" {
 				route = "unmatched"
@@ -82,27 +77,42 @@ func logRequests(log *slog.Logger, trusted []netip.Prefix) echo.MiddlewareFunc {
 			if isQuiet(route) {
 				level = slog.LevelDebug
 			}
-			r := c.Request()
-			attrs := []slog.Attr{
-				slog.String("method", r.Method),
-				slog.String("route", route),
-				slog.Int("status", c.Response().Status),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("client", clientAddr(r, trusted)),
-				slog.String("proto", r.Proto),
+			// Only values go into lineOf, never c: Echo reuses c, and a
+			// stream's line may be written after the handler has returned.
+			method, client, proto := r.Method, clientAddr(r, trusted), r.Proto
+			lineOf := func(status int, end time.Time) []slog.Attr {
+				return []slog.Attr{
+					slog.String("method", method),
+					slog.String("route", route),
+					slog.Int("status", status),
+					slog.Duration("duration", end.Sub(start)),
+					slog.String("client", client),
+					slog.String("proto", proto),
+				}
 			}
-			if l, ok := c.Get(streamLineKey).(*streamLine); ok && !l.head.IsZero() && headersAt.IsZero() {
-				// The hub took the stream's connection over: its line comes
-				// when it ends. Only values go into the closure: Echo reuses c.
-				head := l.head
-				l.later(func(end time.Time) {
-					attrs[3] = slog.Duration("duration", end.Sub(start))
-					attrs = append(attrs, slog.Duration("stream_duration", end.Sub(head)))
+			isStream := route == "/events" && method == http.MethodGet
+			var stream *streamLine
+			if isStream {
+				// If the hub takes the connection over, the stream's end
+				// writes the line: the hub wrote the 200 itself.
+				stream = &streamLine{write: func(head, end time.Time) {
+					attrs := append(lineOf(http.StatusOK, end), slog.Duration("stream_duration", end.Sub(head)))
 					log.LogAttrs(context.Background(), level, "request", attrs...)
-				})
-				return nil
+				}}
+				c.Set(streamLineKey, stream)
 			}
-			if route == "/events" && r.Method == http.MethodGet && c.Response().Status == http.StatusOK && !headersAt.IsZero() {
+			err := next(c)
+			if err != nil {
+				// Let the error handler write the response now, so the status
+				// logged is the one the client got.
+				c.Error(err)
+			}
+			if stream.takenOver() {
+				return nil // written when the stream ends
+			}
+			status := c.Response().Status
+			attrs := lineOf(status, time.Now())
+			if isStream && status == http.StatusOK && !headersAt.IsZero() {
 				attrs = append(attrs, slog.Duration("stream_duration", time.Since(headersAt)))
 			}
 			log.LogAttrs(r.Context(), level, "request", attrs...)

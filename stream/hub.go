@@ -152,6 +152,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, p Person) error {
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			// What middleware put in the head (security headers) still goes out.
 			sub.takeOver(conn, w.Header().Clone())
+			if lt.TakenOver != nil {
+				lt.TakenOver()
+			}
 			if detach {
 				go sub.serveConn()
 			} else {

@@ -14,6 +14,11 @@ type Lifetime struct {
 	// Ended runs once, when an admitted stream has ended, however it was
 	// served. A stream Serve refuses never runs it: the caller cleans up.
 	Ended func()
+	// TakenOver, if set, runs on Serve's goroutine when the hub has taken
+	// the connection over, before the stream can end (so before Ended):
+	// from then on the stream's end, not the handler's return, is the
+	// request's end.
+	TakenOver func()
 }
 
 // lifetimeKey is where WithLifetime keeps a Lifetime.

@@ -10,21 +10,26 @@ import (
 )
 
 // TestLifetime serves streams whose request carries a Lifetime: Serve
-// returns as soon as the hub has taken the connection over, the stream
-// lives on, ends when the Lifetime's Until is done (a revoked session),
-// and Ended runs once, after it has ended.
+// returns as soon as the hub has taken the connection over, TakenOver
+// having run once before it returned, the stream lives on, ends when the
+// Lifetime's Until is done (a revoked session), and Ended runs once, after
+// it has ended.
 func TestLifetime(t *testing.T) {
 	hub := NewHub(Config{})
 	until, revoke := context.WithCancel(context.Background())
 	defer revoke()
 	var ended, returned atomic.Int64
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		lt := Lifetime{Ended: func() { ended.Add(1) }}
+		takenOver := 0 // TakenOver runs on this goroutine
+		lt := Lifetime{Ended: func() { ended.Add(1) }, TakenOver: func() { takenOver++ }}
 		if r.Header.Get(userHeader) == "revoked" {
 			lt.Until = until
 		}
 		if err := hub.Serve(w, r.WithContext(WithLifetime(r.Context(), lt)), testPerson(r.Header.Get(userHeader))); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+		if takenOver != 1 {
+			t.Errorf("TakenOver ran %d times before Serve returned on a hijacked stream, want 1", takenOver)
 		}
 		returned.Add(1)
 	}))
