@@ -74,6 +74,17 @@ const (
 	// many registrations.
 	burstPaceFactor = 8
 	burstNewcomers  = 100
+	// burstEnd and burstLinger: within burstLinger of a cycle that found
+	// burstNewcomers, subscribers still arrive in bulk while a cycle
+	// finds at least burstEnd registered in it or waiting to be. Each
+	// telling to everyone holds r3labs' registrations up while it is
+	// written, so the cycles after one find fewer newcomers, and read as
+	// the end of the arrivals they told everyone again (a 19,000 ramp
+	// made a second full fan-out, 100 ms after the first, at each
+	// telling). The linger is short, so that a steady trickle of joins
+	// after a burst is no burst.
+	burstEnd    = burstNewcomers / 10
+	burstLinger = time.Second
 	// burstTell is how often those already streaming are told the counts
 	// while subscribers keep arriving in bulk (cycle): the contract only
 	// asks for the true count within a second after the burst, and each
@@ -113,10 +124,12 @@ type broadcaster struct {
 	lastTime      time.Time // when the latest cycle started
 	// sentAt and reached are when the latest cycle's event went out and
 	// to how many subscribers (those registered then); bulk is set if
-	// subscribers were arriving in bulk then (see cycle).
+	// subscribers were arriving in bulk then (see inBulk).
 	sentAt  time.Time
 	reached int
 	bulk    bool
+	// bulkAt is when a cycle last found burstNewcomers arriving.
+	bulkAt time.Time
 	// moves is Hub.moves as the latest cycle read it; remote is set when a
 	// Counter change (another instance's streams) is pending: pace treats
 	// it as a burst, since its size is unknown here.
@@ -472,16 +485,16 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// a restart's reconnections that was most of the fan-out, competing
 	// with accepting the newcomers, who still get their own counts at
 	// once. A cycle that announces someone or changes the count's state
-	// tells everyone as usual, and so does the first cycle with fewer
-	// arrivals: one is scheduled settleGap later, so the counts held back
-	// are told as soon as the arrivals stop.
+	// tells everyone as usual, and so does the first cycle that no longer
+	// finds arrivals in bulk (inBulk): one is scheduled settleGap later,
+	// so the counts held back are told as soon as the arrivals stop.
 	// Bulk counts the streams still waiting to be registered: while a
 	// broadcast to everyone keeps r3labs' relay loop and the processors
 	// busy, a cycle takes in a few of the hundreds waiting, and were those
 	// few told to everyone, the next cycle would take in a few again (a
 	// 19,000 ramp spent seconds at 1-5 newcomers a cycle, each cycle a
 	// fan-out to 15,500, with 200 streams waiting).
-	bulk := newcomers >= burstNewcomers || arriving >= burstNewcomers
+	bulk := b.inBulk(newcomers, arriving, time.Now())
 	hold := b.started && bulk && len(pc.transitions) == 0 &&
 		partial == b.partial && time.Since(b.toldAt) < burstTell
 	if hold && (global != b.global || pc.people != b.people) && (again == 0 || settleGap < again) {
@@ -578,6 +591,18 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		b.waiting = b.waiting[:0]
 	}
 	return again
+}
+
+// inBulk reports whether subscribers arrive in bulk, from a cycle's
+// newcomers and the streams still waiting to be registered at now: at
+// least burstNewcomers of either, or burstEnd of both within burstLinger
+// of the last cycle that found that many.
+func (b *broadcaster) inBulk(newcomers, arriving int, now time.Time) bool {
+	if newcomers >= burstNewcomers || arriving >= burstNewcomers {
+		b.bulkAt = now
+		return true
+	}
+	return newcomers+arriving >= burstEnd && now.Sub(b.bulkAt) < burstLinger
 }
 
 // The kinds of id nextID hands out.

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -42,11 +43,6 @@ func TestBulkArrivalsTellEveryoneAfter(t *testing.T) {
 	// The first arrival's cycle waits in Store while the rest register:
 	// the cycle after it has them all. One person holds them, so that
 	// cycle announces nobody (an announcement is told to everyone at once).
-	var (
-		mu       sync.Mutex
-		arrivals []*sseClient
-		wg       sync.WaitGroup
-	)
 	first := mustDial(t, s.addr(), "bulk", dialOptions{})
 	select {
 	case n := <-counter.entered:
@@ -56,18 +52,7 @@ func TestBulkArrivalsTellEveryoneAfter(t *testing.T) {
 	case <-time.After(waitLong):
 		t.Fatal("the first arrival started no cycle")
 	}
-	for range bulk - 1 {
-		wg.Go(func() {
-			c := mustDial(t, s.addr(), "bulk", dialOptions{})
-			mu.Lock()
-			arrivals = append(arrivals, c)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if !eventually(waitLong, func() bool { return registered(s.hub) == bulk+1 }) {
-		t.Fatalf("%d registered, want %d", registered(s.hub), bulk+1)
-	}
+	arrivals := dialBulk(t, s, bulk-1, bulk+1)
 	// Before the telling the first arrival's cycle makes: no later than it.
 	told := time.Now()
 	select {
@@ -112,4 +97,163 @@ func TestBulkArrivalsTellEveryoneAfter(t *testing.T) {
 	t.Logf("the watcher was told %d %v after the arrivals ended", bulk+1, time.Since(end))
 	events, _ := watcher.snapshot()
 	checkOrder(t, "watcher", events, nil)
+}
+
+// TestBulkArrivalsHoldThroughADip: bulk arrivals end at a cycle with
+// hardly any arrivals (fewer than burstEnd), not at the first with fewer
+// than burstNewcomers. A telling to everyone holds registrations up while
+// it is written, so the cycle after it may find a few dozen newcomers;
+// read as the end of the arrivals, they made a second telling to
+// everyone right after the first. Told apart by ids, not by time: the
+// watcher's final count must come after the dip's own first events, in a
+// cycle of its own once the arrivals have stopped.
+func TestBulkArrivalsHoldThroughADip(t *testing.T) {
+	const bulk, dip = burstNewcomers + 20, burstNewcomers / 2
+	counter := newSteppedCounter()
+	s := newTestServer(t, Config{Counter: counter, Coalesce: time.Millisecond})
+	entered := func(what string) int {
+		t.Helper()
+		select {
+		case n := <-counter.entered:
+			return n
+		case <-time.After(waitLong):
+			t.Fatalf("%s: the broadcaster did not call Store", what)
+			return 0
+		}
+	}
+	allow := func(what string) {
+		t.Helper()
+		select {
+		case counter.allow <- struct{}{}:
+		case <-time.After(waitLong):
+			t.Fatalf("%s: the broadcaster's Store was not let through", what)
+		}
+	}
+
+	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
+	if n := counter.next(t); n != 1 {
+		t.Fatalf("Store got local %d, want 1", n)
+	}
+	watcher.waitLatest(t, 1, waitLong)
+
+	// The first arrival's cycle tells everyone; the bulk registers while
+	// it waits in Store, and is the next cycle's.
+	first := mustDial(t, s.addr(), "bulk", dialOptions{})
+	if n := entered("first arrival"); n != 2 {
+		t.Fatalf("the first arrival's Store got local %d, want 2", n)
+	}
+	arrivals := dialBulk(t, s, bulk-1, bulk+1)
+	told := time.Now() // no later than the telling
+	allow("first arrival")
+	watcher.waitLatest(t, 2, waitLong)
+	// The dip registers while the bulk's cycle waits in Store.
+	if n := entered("bulk"); n != bulk+1 {
+		t.Fatalf("the bulk's Store got local %d, want %d", n, bulk+1)
+	}
+	dipped := dialBulk(t, s, dip, bulk+1+dip)
+	bulkAt := time.Now() // no later than the bulk's cycle finds it in bulk
+	allow("bulk")
+	if n := entered("dip"); n != bulk+1+dip {
+		t.Fatalf("the dip's Store got local %d, want %d", n, bulk+1+dip)
+	}
+	allow("dip")
+	dipped[0].waitLatest(t, bulk+1+dip, waitLong)
+	if held, lingered := time.Since(told), time.Since(bulkAt); held >= burstTell || lingered >= burstLinger {
+		// The dip's cycle may rightly have told everyone.
+		t.Skipf("too slow to see the hold: the dip's cycle decided up to %v after the last telling (burstTell %v), "+
+			"%v after the bulk's (burstLinger %v)", held, burstTell, lingered, burstLinger)
+	}
+	dipEvents, _ := dipped[0].snapshot()
+	dipFirst := eventID(t, dipEvents[0])
+
+	// From here every cycle goes through at once: the arrivals have
+	// stopped, and everyone hears the final count within a second.
+	end := time.Now()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case counter.allow <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	for i, c := range append(append([]*sseClient{watcher, first}, arrivals...), dipped...) {
+		if !c.waitUntil(time.Until(end.Add(time.Second)), func(c *sseClient) bool { return c.latest() == bulk+1+dip }) {
+			t.Fatalf("stream %d shows %d a second after the arrivals ended, want %d (stats %+v)", i, c.latest(), bulk+1+dip, s.hub.Stats())
+		}
+	}
+	events, _ := watcher.snapshot()
+	checkOrder(t, "watcher", events, nil)
+	last := events[len(events)-1]
+	if last.Event != countEventName || eventID(t, last) < dipFirst {
+		t.Errorf("the watcher's last event is %s %q (id %s); want the final count told after the dip's first events (id %d): "+
+			"the dip's cycle told everyone", last.Event, last.Data, last.ID, dipFirst)
+	}
+	if s.hub.Stats().DroppedBehind != 0 {
+		t.Errorf("%d streams dropped as behind", s.hub.Stats().DroppedBehind)
+	}
+}
+
+// eventID is ev's id as a number.
+func eventID(t *testing.T, ev sseEvent) uint64 {
+	t.Helper()
+	id, err := strconv.ParseUint(ev.ID, 10, 64)
+	if err != nil {
+		t.Fatalf("event %+v: id %q: %v", ev, ev.ID, err)
+	}
+	return id
+}
+
+// dialBulk opens n streams of one person, "bulk" (so no cycle announces
+// anyone: an announcement is told to everyone at once), and waits until
+// the hub has registered total.
+func dialBulk(t *testing.T, s *testServer, n, total int) []*sseClient {
+	t.Helper()
+	var (
+		mu      sync.Mutex
+		clients []*sseClient
+		wg      sync.WaitGroup
+	)
+	for range n {
+		wg.Go(func() {
+			c := mustDial(t, s.addr(), "bulk", dialOptions{})
+			mu.Lock()
+			clients = append(clients, c)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if !eventually(waitLong, func() bool { return registered(s.hub) == total }) {
+		t.Fatalf("%d registered, want %d", registered(s.hub), total)
+	}
+	return clients
+}
+
+// TestInBulk: bulk arrivals start at burstNewcomers in one cycle (newly
+// registered or waiting to be), and end at a cycle with fewer than
+// burstEnd, or at the first under burstNewcomers past burstLinger.
+func TestInBulk(t *testing.T) {
+	start := time.Now()
+	steps := []struct {
+		after               time.Duration // since start
+		newcomers, arriving int
+		want                bool
+	}{
+		{0, burstEnd, 0, false},                                            // no burst yet: a few dozen are none
+		{10 * time.Millisecond, burstNewcomers, 0, true},                   // registered in one cycle
+		{50 * time.Millisecond, 0, burstEnd, true},                         // a dip: the burst goes on
+		{100 * time.Millisecond, burstEnd - 1, 0, false},                   // hardly any: over
+		{200 * time.Millisecond, 0, burstNewcomers, true},                  // waiting to be registered
+		{200*time.Millisecond + burstLinger - 1, burstEnd, 0, true},        // still within the linger
+		{200*time.Millisecond + burstLinger, burstNewcomers - 1, 0, false}, // past it: a trickle is no burst
+	}
+	var b broadcaster
+	for i, s := range steps {
+		if got := b.inBulk(s.newcomers, s.arriving, start.Add(s.after)); got != s.want {
+			t.Errorf("step %d (%v: %d newcomers, %d waiting): in bulk %v, want %v", i, s.after, s.newcomers, s.arriving, got, s.want)
+		}
+	}
 }
