@@ -274,20 +274,18 @@ type countWriter struct {
 	data   string // the first data line of the event being written
 }
 
-// Write notes the user count: r3labs writes each field with one Fprintf,
-// and a cycle's later events ride in the data of its first (cycleEvent),
-// so the count is the first data line of an event named "user count",
-// either right after it in the data or in r3labs' own "event:" field.
+// Write notes the user count. r3labs writes each field with one Fprintf,
+// a cycle's later events ride in the data of its first (cycleEvent), and
+// a newcomer's first events come whole in one piece (withNewcomers); in
+// all of them a part's data comes before its name, so the count is the
+// data line before an "event: user count" line.
 func (w *countWriter) Write(p []byte) (int, error) {
-	s := string(p)
-	if v, ok := strings.CutPrefix(s, "data: "); ok {
-		first, rest, _ := strings.Cut(v, "\n")
-		w.data = first
-		if strings.HasPrefix(rest, "event: "+countEventName+"\n") {
+	for line := range strings.SplitSeq(string(p), "\n") {
+		if v, ok := strings.CutPrefix(line, "data: "); ok {
+			w.data = v
+		} else if line == "event: "+countEventName {
 			w.note()
 		}
-	} else if s == "event: "+countEventName+"\n" {
-		w.note()
 	}
 	return len(p), nil
 }

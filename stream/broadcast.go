@@ -474,10 +474,11 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 
 	// Everyone already streaming gets what changed: the counts, then one
 	// user event per person who came or went. Newcomers get, after that,
-	// an event of their own with both counts: their first two events
-	// (their from is its first id). Each kind is told apart by the parity
-	// of its first id (sharedOnly, newcomersOnly), so neither side gets the
-	// other's: nobody is told a count that did not change.
+	// events of their own with both counts: their first two events
+	// (their from is the first one's id), in the same r3labs event
+	// (withNewcomers) or alone. The part for newcomers is told apart by
+	// the parity of its first id (newcomersOnly), so neither side gets
+	// the other's: nobody is told a count that did not change.
 	changed := b.changed[:0]
 	// While subscribers arrive in bulk, those already streaming are told
 	// the new counts at most every burstTell (intermediate values may be
@@ -548,48 +549,49 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	h.global.Store(int64(global))
 	h.people.Store(int64(pc.people))
 	b.reached, b.bulk, b.sentAt = local, bulk, time.Now()
-	// The event whose flushes measure the cycle: its last, which every
-	// subscriber registered now writes or drops after the rest.
+	// One r3labs event carries the cycle (see withNewcomers): its
+	// flushes, which every subscriber registered now makes, measure it.
+	var ev *sse.Event
+	switch {
+	case len(first) == 0:
+		ev = cycleEvent(changed)
+	case len(changed) == 0:
+		ev = cycleEvent(first)
+	default:
+		ev = withNewcomers(cycleEvent(changed), first)
+	}
 	if len(changed) > 0 {
 		h.shared.Store(idOf(changed[0]))
-	}
-	if len(first) > 0 {
-		h.measured.Store(idOf(first[0]))
-	} else {
 		h.measured.Store(idOf(changed[0]))
+	} else {
+		h.measured.Store(idOf(first[0]))
 	}
 	h.delivered.Store(0)
 	h.deliverTo.Store(int64(local))
-	if len(changed) > 0 {
-		if !h.dropLagging(b) {
-			return again
-		}
-		if !h.publish(cycleEvent(changed)) {
-			b.global, b.people = -1, -1 // lost: the next cycle sends both again
-			again = storeRetry
-		}
-	}
+	// Each newcomer's from is set before the event is out, or it could
+	// drop its own first events.
 	if len(first) > 0 {
-		// Each newcomer's from is set before the event is out, or it could
-		// drop its own first event.
 		id := idOf(first[0])
 		for _, sub := range b.waiting {
 			sub.from.Store(id)
 		}
-		if !h.dropLagging(b) {
-			return again
-		}
-		if !h.publish(cycleEvent(first)) {
-			// Lost: they are the next cycle's newcomers again, or they
-			// would drop every event until someone else joined.
-			for _, sub := range b.waiting {
-				sub.from.Store(math.MaxUint64)
-			}
-			return storeRetry
-		}
-		clear(b.waiting)
-		b.waiting = b.waiting[:0]
 	}
+	if !h.dropLagging(b) {
+		return again
+	}
+	if !h.publish(ev) {
+		if len(changed) > 0 {
+			b.global, b.people = -1, -1 // lost: the next cycle sends both again
+		}
+		// The newcomers are the next cycle's newcomers again, or they
+		// would drop every event until someone else joined.
+		for _, sub := range b.waiting {
+			sub.from.Store(math.MaxUint64)
+		}
+		return storeRetry
+	}
+	clear(b.waiting)
+	b.waiting = b.waiting[:0]
 	return again
 }
 

@@ -147,3 +147,35 @@ func cycleEvent(parts []eventFields) *sse.Event {
 	last := parts[len(parts)-1]
 	return newEvent(eventFields{id: parts[0].id, name: last.name, data: string(data), retry: last.retry})
 }
+
+// withNewcomers adds the newcomers' first events, parts, to ev, a cycle's
+// event for everyone already streaming, so the cycle takes one r3labs
+// event and every subscriber is woken for it once (as two, every
+// subscriber's goroutine was woken for the newcomers' event only to drop
+// it: at 10,000 streams, a few per cent of a join's fan-out; during a
+// ramp, a wake of everyone registered per cycle). They travel as its
+// comment, which r3labs writes last, as ": " and the comment, before the
+// blank line that ends the event: the comment is the parts' own wire
+// text, every field of every part, which a newcomer writes without the
+// ": " and everyone else drops (subscriber.Write). Every value is one
+// line (numbers, JSON), so nothing in them can start a field.
+func withNewcomers(ev *sse.Event, parts []eventFields) *sse.Event {
+	var b []byte
+	for i, f := range parts {
+		if i > 0 {
+			b = append(b, "\n\n"...)
+		}
+		b = append(b, "id: "...)
+		b = append(b, f.id...)
+		b = append(b, "\ndata: "...)
+		b = append(b, f.data...)
+		b = append(b, "\nevent: "...)
+		b = append(b, f.name...)
+		if f.retry != "" {
+			b = append(b, "\nretry: "...)
+			b = append(b, f.retry...)
+		}
+	}
+	ev.Comment = b
+	return ev
+}

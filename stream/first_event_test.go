@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -303,4 +304,77 @@ func TestLateRegistrationIsNotBehind(t *testing.T) {
 	if n := h.Stats().DroppedBehind; n != 0 {
 		t.Errorf("%d streams were dropped as behind", n)
 	}
+}
+
+// TestJoinIsOneEvent: a join's cycle is one r3labs event (withNewcomers),
+// so every subscriber is woken for it once: those streaming are told what
+// changed and nothing else, and the newcomer gets its first two events
+// and nothing else, both over the wire as an EventSource reads it.
+func TestJoinIsOneEvent(t *testing.T) {
+	s := newTestServer(t, Config{Coalesce: time.Millisecond})
+	watcher := mustDial(t, s.addr(), "alice", dialOptions{})
+	watcher.waitLatest(t, 1, waitLong)
+
+	// join opens a stream of who and returns what it was sent, once the
+	// watcher has had want events since its start.
+	join := func(who string, want int) []sseEvent {
+		t.Helper()
+		before := s.hub.published.Load()
+		c := mustDial(t, s.addr(), who, dialOptions{})
+		if !c.waitUntil(waitLong, func(c *sseClient) bool { events, _ := c.snapshot(); return len(events) >= 2 }) {
+			t.Fatalf("%s: no first events", who)
+		}
+		if !watcher.waitUntil(waitLong, func(c *sseClient) bool { events, _ := c.snapshot(); return len(events) >= want }) {
+			t.Fatalf("%s's join: the watcher has no %d events", who, want)
+		}
+		if n := s.hub.published.Load() - before; n != 1 {
+			t.Errorf("%s's join published %d r3labs events, want 1", who, n)
+		}
+		mine, comments := c.snapshot()
+		if comments != 0 {
+			t.Errorf("%s got %d comments", who, comments)
+		}
+		return mine
+	}
+	check := func(who string, got []sseEvent, want []sseEvent) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s got %d events %+v, want %d: %+v", who, len(got), got, len(want), want)
+		}
+		for i := range want {
+			if got[i].Event != want[i].Event || got[i].Data != want[i].Data || (got[i].Retry != "") != (want[i].Retry != "") {
+				t.Errorf("%s's event %d = %+v, want %+v", who, i, got[i], want[i])
+			}
+		}
+	}
+	first := func(users, people int) []sseEvent {
+		return []sseEvent{
+			{Event: countEventName, Data: strconv.Itoa(users), Retry: "yes"},
+			{Event: peopleEventName, Data: strconv.Itoa(people)},
+		}
+	}
+
+	// A second tab of alice's: the user count alone changes.
+	mine := join("alice", 3)
+	check("alice's second stream", mine, first(2, 1))
+	if id := eventID(t, mine[0]); !newcomersOnly(id) || eventID(t, mine[1]) != id+1 {
+		t.Errorf("first events' ids %s, %s: want an odd one and the next", mine[0].ID, mine[1].ID)
+	}
+	// Bob: the user count, the people count and bob's arrival.
+	mine = join("bob", 6)
+	check("bob", mine, first(3, 2))
+	told, comments := watcher.snapshot()
+	if comments != 0 {
+		t.Errorf("the watcher got %d comments", comments)
+	}
+	if len(told) != 6 {
+		t.Fatalf("the watcher got %d events %+v, want 6", len(told), told)
+	}
+	check("the watcher", told[:2], first(1, 1))
+	check("the watcher", told[2:5], []sseEvent{
+		{Event: countEventName, Data: "2"}, {Event: countEventName, Data: "3"}, {Event: peopleEventName, Data: "2"}})
+	if told[5].Event != userEventName || !strings.Contains(told[5].Data, `"login":"bob"`) {
+		t.Errorf("the watcher's events %+v: want bob's arrival last", told)
+	}
+	checkOrder(t, "watcher", told, nil)
 }

@@ -26,8 +26,10 @@ import (
 //     so WriteHeader counts it in (Hub.register).
 //  4. Every event r3labs writes passes through Write and Flush: written to
 //     the connection within a deadline, or dropped if it is older than the
-//     subscriber (its id below from). The first event it lets through is
-//     the first count that counts this subscriber in.
+//     subscriber (its id below from); of a cycle's event, a newcomer
+//     writes only its own first events, carried as the comment
+//     (withNewcomers), and everyone else all but those. The first event
+//     it lets through is the first count that counts this subscriber in.
 //  5. A failed or timed-out write, the client closing, falling too far
 //     behind while stuck in a write (Hub.dropLagging), or the hub closing
 //     cancels the context; r3labs deregisters it and ServeHTTP returns;
@@ -249,9 +251,17 @@ func appendHead(b []byte, code int, h http.Header) []byte {
 // and then flushes the event. The first piece decides whether the event
 // goes out at all.
 func (s *subscriber) Write(p []byte) (int, error) {
-	if !s.writing {
+	switch {
+	case !s.writing:
 		s.writing = true
 		s.startEvent(p)
+	case s.eventID != 0 && len(p) > 0 && p[0] == ':':
+		// The comment of an event with an id: the newcomers' first
+		// events (withNewcomers), which only a newcomer writes.
+		if !s.newcomersPart(p) {
+			return len(p), nil
+		}
+		p = p[len(": "):]
 	}
 	if s.skip || s.failed {
 		return len(p), nil
@@ -296,6 +306,27 @@ func (s *subscriber) startEvent(p []byte) {
 	// rest to those who have. Both only from the subscriber's own cycle on.
 	s.skip = id < s.from.Load() || newcomersOnly(id) == s.started
 	s.started = s.started || !s.skip
+}
+
+// newcomersPart reports whether p, the comment of an event with an id,
+// holds the subscriber's own first events: it has had nothing yet, and
+// the comment's first id is a newcomers' one from its cycle on. The rest
+// of the event (the blank line that ends it) is then written too.
+func (s *subscriber) newcomersPart(p []byte) bool {
+	if s.started {
+		return false
+	}
+	rest, ok := bytes.CutPrefix(p, []byte(": id: "))
+	if !ok {
+		return false
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	id, err := strconv.ParseUint(string(line), 10, 64)
+	if err != nil || id < s.from.Load() || !newcomersOnly(id) {
+		return false
+	}
+	s.skip, s.started = false, true
+	return true
 }
 
 // Flush writes the event (or, after WriteHeader, the response head) to
