@@ -240,7 +240,11 @@ func waitShowing(b *testing.B, ws []*countWriter, n int) {
 	for _, w := range ws {
 		for w.latest.Load() != int64(n) {
 			if time.Now().After(deadline) {
-				b.Fatalf("a stream shows %d, want %d", w.latest.Load(), n)
+				shows := map[int64]int{}
+				for _, w := range ws {
+					shows[w.latest.Load()]++
+				}
+				b.Fatalf("a stream shows %d, want %d (all: %v)", w.latest.Load(), n, shows)
 			}
 			time.Sleep(100 * time.Microsecond) // a poll bounded by the deadline
 		}

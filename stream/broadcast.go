@@ -539,8 +539,22 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		h.stats.broadcasts.Add(1) // a new value, to everyone or to newcomers
 	}
 	b.lastGlobal = global
-	if !hold {
+	switch {
+	case !hold:
 		b.global, b.people, b.partial = global, pc.people, partial
+	case len(first) > 0:
+		// The newcomers are told this cycle's counts, those already
+		// streaming are not: until a cycle tells everyone, no one value
+		// is what everyone holds, and that cycle tells it even if it is
+		// back at what was told before the hold. (Left at that value, a
+		// mass reconnect, 1,000 leaving and 680 of them back in one
+		// cycle, the other 320 in the next, left the 680 at 680 for good.)
+		if global != b.global {
+			b.global = -1
+		}
+		if pc.people != b.people {
+			b.people = -1
+		}
 	}
 	if len(changed) > 0 {
 		b.toldAt = time.Now()

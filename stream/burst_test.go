@@ -257,3 +257,94 @@ func TestInBulk(t *testing.T) {
 		}
 	}
 }
+
+// TestMassReconnectTellsEveryone: while arrivals are held (bulk), the
+// newcomers are told counts that those streaming before them are not, so
+// the count the broadcaster last told everyone is no longer what
+// everyone holds. Here 200 streams leave and 200 come back in two cycles
+// of 100: the first tells its newcomers 102, the second its own 202,
+// which is what was told before the hold; the first hundred must still
+// hear 202 within a second after the arrivals end (they were left at 102
+// for good).
+func TestMassReconnectTellsEveryone(t *testing.T) {
+	const half = burstNewcomers
+	counter := newSteppedCounter()
+	s := newTestServer(t, Config{Counter: counter, Coalesce: time.Millisecond})
+	allowAll := func(until func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(waitLong)
+		for !until() {
+			if time.Now().After(deadline) {
+				t.Fatalf("not reached within %v (stats %+v)", waitLong, s.hub.Stats())
+			}
+			select {
+			case counter.allow <- struct{}{}:
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	entered := func(what string) int {
+		t.Helper()
+		select {
+		case n := <-counter.entered:
+			return n
+		case <-time.After(waitLong):
+			t.Fatalf("%s: the broadcaster did not call Store", what)
+			return 0
+		}
+	}
+	allow := func(what string) {
+		t.Helper()
+		select {
+		case counter.allow <- struct{}{}:
+		case <-time.After(waitLong):
+			t.Fatalf("%s: the broadcaster's Store was not let through", what)
+		}
+	}
+
+	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
+	leaving := dialBulk(t, s, 2*half, 2*half+1)
+	allowAll(func() bool { return watcher.latest() == 2*half+1 })
+	// One more stream's cycle waits in Store while the 200 leave and the
+	// first hundred come back: the cycle after it has them.
+	counter.drain()
+	extra := mustDial(t, s.addr(), "bulk", dialOptions{})
+	entered("the extra stream")
+	for _, c := range leaving {
+		c.close()
+	}
+	if !eventually(waitLong, func() bool { return registered(s.hub) == 2 }) {
+		t.Fatalf("%d registered after the leave, want 2", registered(s.hub))
+	}
+	first := dialBulk(t, s, half, half+2)
+	allow("the extra stream")
+	extra.waitLatest(t, 2*half+2, waitLong)
+	// The first hundred's cycle waits in Store while the second hundred come.
+	if n := entered("the first hundred"); n != half+2 {
+		t.Fatalf("the first hundred's Store got local %d, want %d", n, half+2)
+	}
+	second := dialBulk(t, s, half, 2*half+2)
+	allow("the first hundred")
+	first[0].waitLatest(t, half+2, waitLong)
+	if n := entered("the second hundred"); n != 2*half+2 {
+		t.Fatalf("the second hundred's Store got local %d, want %d", n, 2*half+2)
+	}
+	end := time.Now()
+	allow("the second hundred")
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case counter.allow <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	for i, c := range append(append([]*sseClient{watcher, extra}, first...), second...) {
+		if !c.waitUntil(time.Until(end.Add(time.Second)), func(c *sseClient) bool { return c.latest() == 2*half+2 }) {
+			t.Fatalf("stream %d shows %d a second after the arrivals ended, want %d (stats %+v)", i, c.latest(), 2*half+2, s.hub.Stats())
+		}
+	}
+}
