@@ -43,6 +43,38 @@ func TestTokensExpire(t *testing.T) {
 	}
 }
 
+// TestTokensHaveOneSpelling: a token whose signature's last character
+// differs only in the bits base64 leaves unused decodes to the same
+// signature; it is refused, and so is any other change to the signature.
+func TestTokensHaveOneSpelling(t *testing.T) {
+	tok := NewTokens(testSecret, time.Hour)
+	s, _, err := tok.Issue(NewSession(ada, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, s[len(s)-1])
+	// HS256 signs 32 bytes: 43 characters, of which the last carries 4
+	// bits and 2 unused ones.
+	for unused := 1; unused < 4; unused++ {
+		v := s[:len(s)-1] + string(alphabet[last|unused])
+		if _, err := tok.Verify(v); err == nil {
+			t.Errorf("the token with its last character %q for %q was accepted", v[len(v)-1], s[len(s)-1])
+		}
+	}
+	i := strings.LastIndexByte(s, '.') + 1
+	for _, c := range []byte("AB") {
+		if v := s[:i] + string(c) + s[i+1:]; v != s {
+			if _, err := tok.Verify(v); err == nil {
+				t.Errorf("a token with its signature's first character changed to %q was accepted", c)
+			}
+		}
+	}
+	if _, err := tok.Verify(s); err != nil {
+		t.Fatalf("the token itself: %v", err)
+	}
+}
+
 func TestTokensNeverOutliveTheirSession(t *testing.T) {
 	c := newClock()
 	sess := NewSession(ada, c.t)

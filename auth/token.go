@@ -18,7 +18,8 @@ const (
 
 // Tokens issues and checks bearer tokens for command-line clients: JWTs
 // signed with HS256 under a key derived from the session secret. The
-// algorithm is pinned, and exp, aud, iss and sub are required.
+// algorithm is pinned, exp, aud, iss and sub are required, and every part
+// must be canonical base64.
 type Tokens struct {
 	key    []byte
 	ttl    time.Duration
@@ -59,6 +60,10 @@ func newTokens(secret []byte, ttl time.Duration, now func() time.Time) *Tokens {
 			jwt.WithIssuer(tokenIssuer),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
+			// One spelling per token: base64 leaves the last character's
+			// low bits unused, and a lax decoder takes a token with them
+			// set (a different string) as the same token.
+			jwt.WithStrictDecoding(),
 			jwt.WithTimeFunc(now),
 		),
 		now: now,
