@@ -222,7 +222,7 @@ func (h *Hub) dropLagging(b *broadcaster) bool {
 
 // pace waits, after the latest broadcast, until the fan-out has been idle
 // for paceFactor-1 times as long as that broadcast took to reach everyone
-// (as measured by the subscribers' flushes of its last event; scaled
+// (as measured by the subscribers' flushes of its event; scaled
 // down to the subscribers still here, for the next one), so that
 // while the count keeps changing (a ramp of joins, a mass leave) the
 // fan-out takes at most a quarter of the time and the rest goes to

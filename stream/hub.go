@@ -45,7 +45,7 @@ type Hub struct {
 	published atomic.Uint64
 	// delivered counts the subscribers that have flushed (written or
 	// dropped) the event whose first id is measured (the latest cycle's
-	// last), and deliveredAt (Unix nanoseconds) is about when the latest
+	// one), and deliveredAt (Unix nanoseconds) is about when the latest
 	// did: stamped by the one that makes delivered reach deliverTo (those
 	// registered at the cycle) and by every 64th before it. That is how
 	// the broadcaster measures what a broadcast costs (broadcast.go).

@@ -249,7 +249,9 @@ func appendHead(b []byte, code int, h http.Header) []byte {
 
 // Write takes one piece of an event; r3labs writes each field separately
 // and then flushes the event. The first piece decides whether the event
-// goes out at all.
+// goes out at all; the comment of an event with an id carries the
+// newcomers' first events, and goes out only to a newcomer
+// (newcomersPart).
 func (s *subscriber) Write(p []byte) (int, error) {
 	switch {
 	case !s.writing:
