@@ -7,20 +7,60 @@ import (
 	"time"
 )
 
-// next lets the broadcaster's next Store through and returns its local count.
-func (c *steppedCounter) next(t *testing.T) int {
+// enter waits for the broadcaster's next Store and returns its local
+// count, leaving the Store waiting.
+func (c *steppedCounter) enter(t *testing.T, what string) int {
 	t.Helper()
 	select {
 	case n := <-c.entered:
-		select {
-		case c.allow <- struct{}{}:
-		case <-time.After(waitLong):
-			t.Fatal("the broadcaster's Store was not let through")
-		}
 		return n
 	case <-time.After(waitLong):
-		t.Fatal("the broadcaster did not call Store")
+		t.Fatalf("%s: the broadcaster did not call Store", what)
 		return 0
+	}
+}
+
+// let lets the Store waiting now through.
+func (c *steppedCounter) let(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case c.allow <- struct{}{}:
+	case <-time.After(waitLong):
+		t.Fatalf("%s: the broadcaster's Store was not let through", what)
+	}
+}
+
+// next lets the broadcaster's next Store through and returns its local count.
+func (c *steppedCounter) next(t *testing.T) int {
+	t.Helper()
+	n := c.enter(t, "next")
+	c.let(t, "next")
+	return n
+}
+
+// letAll lets every Store through from now until the test ends.
+func (c *steppedCounter) letAll(t *testing.T) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			select {
+			case c.allow <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+}
+
+// allShow fails the test unless every client shows the count want within
+// the contract's second after end.
+func allShow(t *testing.T, s *testServer, clients []*sseClient, want int, end time.Time) {
+	t.Helper()
+	for i, c := range clients {
+		if !c.waitUntil(time.Until(end.Add(time.Second)), func(c *sseClient) bool { return c.latest() == want }) {
+			t.Fatalf("stream %d shows %d a second after the arrivals ended, want %d (stats %+v)", i, c.latest(), want, s.hub.Stats())
+		}
 	}
 }
 
@@ -31,36 +71,7 @@ func (c *steppedCounter) next(t *testing.T) int {
 // within the contract's second.
 func TestBulkArrivalsTellEveryoneAfter(t *testing.T) {
 	const bulk = burstNewcomers + 20
-	counter := newSteppedCounter()
-	s := newTestServer(t, Config{Counter: counter, Coalesce: time.Millisecond})
-
-	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
-	if n := counter.next(t); n != 1 {
-		t.Fatalf("Store got local %d, want 1", n)
-	}
-	watcher.waitLatest(t, 1, waitLong)
-
-	// The first arrival's cycle waits in Store while the rest register:
-	// the cycle after it has them all. One person holds them, so that
-	// cycle announces nobody (an announcement is told to everyone at once).
-	first := mustDial(t, s.addr(), "bulk", dialOptions{})
-	select {
-	case n := <-counter.entered:
-		if n != 2 {
-			t.Fatalf("the first arrival's Store got local %d, want 2", n)
-		}
-	case <-time.After(waitLong):
-		t.Fatal("the first arrival started no cycle")
-	}
-	arrivals := dialBulk(t, s, bulk-1, bulk+1)
-	// Before the telling the first arrival's cycle makes: no later than it.
-	told := time.Now()
-	select {
-	case counter.allow <- struct{}{}:
-	case <-time.After(waitLong):
-		t.Fatal("the first arrival's Store was not let through")
-	}
-	watcher.waitLatest(t, 2, waitLong)
+	s, counter, watcher, first, arrivals, told := startBulk(t, bulk)
 	if n := counter.next(t); n != bulk+1 {
 		t.Fatalf("the bulk's Store got local %d, want %d", n, bulk+1)
 	}
@@ -78,22 +89,8 @@ func TestBulkArrivalsTellEveryoneAfter(t *testing.T) {
 	}
 	// From here every cycle goes through at once.
 	end := time.Now()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case counter.allow <- struct{}{}:
-			case <-done:
-				return
-			}
-		}
-	}()
-	for i, c := range append([]*sseClient{watcher, first}, arrivals...) {
-		if !c.waitUntil(time.Until(end.Add(time.Second)), func(c *sseClient) bool { return c.latest() == bulk+1 }) {
-			t.Fatalf("stream %d shows %d a second after the arrivals ended, want %d (stats %+v)", i, c.latest(), bulk+1, s.hub.Stats())
-		}
-	}
+	counter.letAll(t)
+	allShow(t, s, append([]*sseClient{watcher, first}, arrivals...), bulk+1, end)
 	t.Logf("the watcher was told %d %v after the arrivals ended", bulk+1, time.Since(end))
 	events, _ := watcher.snapshot()
 	checkOrder(t, "watcher", events, nil)
@@ -109,54 +106,18 @@ func TestBulkArrivalsTellEveryoneAfter(t *testing.T) {
 // cycle of its own once the arrivals have stopped.
 func TestBulkArrivalsHoldThroughADip(t *testing.T) {
 	const bulk, dip = burstNewcomers + 20, burstNewcomers / 2
-	counter := newSteppedCounter()
-	s := newTestServer(t, Config{Counter: counter, Coalesce: time.Millisecond})
-	entered := func(what string) int {
-		t.Helper()
-		select {
-		case n := <-counter.entered:
-			return n
-		case <-time.After(waitLong):
-			t.Fatalf("%s: the broadcaster did not call Store", what)
-			return 0
-		}
-	}
-	allow := func(what string) {
-		t.Helper()
-		select {
-		case counter.allow <- struct{}{}:
-		case <-time.After(waitLong):
-			t.Fatalf("%s: the broadcaster's Store was not let through", what)
-		}
-	}
-
-	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
-	if n := counter.next(t); n != 1 {
-		t.Fatalf("Store got local %d, want 1", n)
-	}
-	watcher.waitLatest(t, 1, waitLong)
-
-	// The first arrival's cycle tells everyone; the bulk registers while
-	// it waits in Store, and is the next cycle's.
-	first := mustDial(t, s.addr(), "bulk", dialOptions{})
-	if n := entered("first arrival"); n != 2 {
-		t.Fatalf("the first arrival's Store got local %d, want 2", n)
-	}
-	arrivals := dialBulk(t, s, bulk-1, bulk+1)
-	told := time.Now() // no later than the telling
-	allow("first arrival")
-	watcher.waitLatest(t, 2, waitLong)
+	s, counter, watcher, first, arrivals, told := startBulk(t, bulk)
 	// The dip registers while the bulk's cycle waits in Store.
-	if n := entered("bulk"); n != bulk+1 {
+	if n := counter.enter(t, "bulk"); n != bulk+1 {
 		t.Fatalf("the bulk's Store got local %d, want %d", n, bulk+1)
 	}
 	dipped := dialBulk(t, s, dip, bulk+1+dip)
 	bulkAt := time.Now() // no later than the bulk's cycle finds it in bulk
-	allow("bulk")
-	if n := entered("dip"); n != bulk+1+dip {
+	counter.let(t, "bulk")
+	if n := counter.enter(t, "dip"); n != bulk+1+dip {
 		t.Fatalf("the dip's Store got local %d, want %d", n, bulk+1+dip)
 	}
-	allow("dip")
+	counter.let(t, "dip")
 	dipped[0].waitLatest(t, bulk+1+dip, waitLong)
 	if held, lingered := time.Since(told), time.Since(bulkAt); held >= burstTell || lingered >= burstLinger {
 		// The dip's cycle may rightly have told everyone.
@@ -169,22 +130,8 @@ func TestBulkArrivalsHoldThroughADip(t *testing.T) {
 	// From here every cycle goes through at once: the arrivals have
 	// stopped, and everyone hears the final count within a second.
 	end := time.Now()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case counter.allow <- struct{}{}:
-			case <-done:
-				return
-			}
-		}
-	}()
-	for i, c := range append(append([]*sseClient{watcher, first}, arrivals...), dipped...) {
-		if !c.waitUntil(time.Until(end.Add(time.Second)), func(c *sseClient) bool { return c.latest() == bulk+1+dip }) {
-			t.Fatalf("stream %d shows %d a second after the arrivals ended, want %d (stats %+v)", i, c.latest(), bulk+1+dip, s.hub.Stats())
-		}
-	}
+	counter.letAll(t)
+	allShow(t, s, append(append([]*sseClient{watcher, first}, arrivals...), dipped...), bulk+1+dip, end)
 	events, _ := watcher.snapshot()
 	checkOrder(t, "watcher", events, nil)
 	last := events[len(events)-1]
@@ -205,6 +152,33 @@ func eventID(t *testing.T, ev sseEvent) uint64 {
 		t.Fatalf("event %+v: id %q: %v", ev, ev.ID, err)
 	}
 	return id
+}
+
+// startBulk serves a hub counting through a stepped Counter, with a
+// watcher told 1, and starts a bulk arrival: the first arrival's cycle
+// waits in Store while bulk-1 more register, so the cycle after it has
+// them all; then it is let through and tells the watcher 2 (at told or
+// later), and the bulk's cycle is next. One person holds the arrivals,
+// so no cycle announces anyone (an announcement is told to everyone at
+// once).
+func startBulk(t *testing.T, bulk int) (s *testServer, counter *steppedCounter, watcher, first *sseClient, arrivals []*sseClient, told time.Time) {
+	t.Helper()
+	counter = newSteppedCounter()
+	s = newTestServer(t, Config{Counter: counter, Coalesce: time.Millisecond})
+	watcher = mustDial(t, s.addr(), "watcher", dialOptions{})
+	if n := counter.next(t); n != 1 {
+		t.Fatalf("Store got local %d, want 1", n)
+	}
+	watcher.waitLatest(t, 1, waitLong)
+	first = mustDial(t, s.addr(), "bulk", dialOptions{})
+	if n := counter.enter(t, "the first arrival"); n != 2 {
+		t.Fatalf("the first arrival's Store got local %d, want 2", n)
+	}
+	arrivals = dialBulk(t, s, bulk-1, bulk+1)
+	told = time.Now()
+	counter.let(t, "the first arrival")
+	watcher.waitLatest(t, 2, waitLong)
+	return s, counter, watcher, first, arrivals, told
 }
 
 // dialBulk opens n streams of one person, "bulk" (so no cycle announces
@@ -270,46 +244,15 @@ func TestMassReconnectTellsEveryone(t *testing.T) {
 	const half = burstNewcomers
 	counter := newSteppedCounter()
 	s := newTestServer(t, Config{Counter: counter, Coalesce: time.Millisecond})
-	allowAll := func(until func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(waitLong)
-		for !until() {
-			if time.Now().After(deadline) {
-				t.Fatalf("not reached within %v (stats %+v)", waitLong, s.hub.Stats())
-			}
-			select {
-			case counter.allow <- struct{}{}:
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}
-	entered := func(what string) int {
-		t.Helper()
-		select {
-		case n := <-counter.entered:
-			return n
-		case <-time.After(waitLong):
-			t.Fatalf("%s: the broadcaster did not call Store", what)
-			return 0
-		}
-	}
-	allow := func(what string) {
-		t.Helper()
-		select {
-		case counter.allow <- struct{}{}:
-		case <-time.After(waitLong):
-			t.Fatalf("%s: the broadcaster's Store was not let through", what)
-		}
-	}
 
 	watcher := mustDial(t, s.addr(), "watcher", dialOptions{})
 	leaving := dialBulk(t, s, 2*half, 2*half+1)
-	allowAll(func() bool { return watcher.latest() == 2*half+1 })
+	counter.runUntil(t, func() bool { return watcher.latest() == 2*half+1 })
 	// One more stream's cycle waits in Store while the 200 leave and the
 	// first hundred come back: the cycle after it has them.
 	counter.drain()
 	extra := mustDial(t, s.addr(), "bulk", dialOptions{})
-	entered("the extra stream")
+	counter.enter(t, "the extra stream")
 	for _, c := range leaving {
 		c.close()
 	}
@@ -317,34 +260,20 @@ func TestMassReconnectTellsEveryone(t *testing.T) {
 		t.Fatalf("%d registered after the leave, want 2", registered(s.hub))
 	}
 	first := dialBulk(t, s, half, half+2)
-	allow("the extra stream")
+	counter.let(t, "the extra stream")
 	extra.waitLatest(t, 2*half+2, waitLong)
 	// The first hundred's cycle waits in Store while the second hundred come.
-	if n := entered("the first hundred"); n != half+2 {
+	if n := counter.enter(t, "the first hundred"); n != half+2 {
 		t.Fatalf("the first hundred's Store got local %d, want %d", n, half+2)
 	}
 	second := dialBulk(t, s, half, 2*half+2)
-	allow("the first hundred")
+	counter.let(t, "the first hundred")
 	first[0].waitLatest(t, half+2, waitLong)
-	if n := entered("the second hundred"); n != 2*half+2 {
+	if n := counter.enter(t, "the second hundred"); n != 2*half+2 {
 		t.Fatalf("the second hundred's Store got local %d, want %d", n, 2*half+2)
 	}
 	end := time.Now()
-	allow("the second hundred")
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case counter.allow <- struct{}{}:
-			case <-done:
-				return
-			}
-		}
-	}()
-	for i, c := range append(append([]*sseClient{watcher, extra}, first...), second...) {
-		if !c.waitUntil(time.Until(end.Add(time.Second)), func(c *sseClient) bool { return c.latest() == 2*half+2 }) {
-			t.Fatalf("stream %d shows %d a second after the arrivals ended, want %d (stats %+v)", i, c.latest(), 2*half+2, s.hub.Stats())
-		}
-	}
+	counter.let(t, "the second hundred")
+	counter.letAll(t)
+	allShow(t, s, append(append([]*sseClient{watcher, extra}, first...), second...), 2*half+2, end)
 }
