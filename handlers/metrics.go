@@ -56,6 +56,32 @@ func NewMetrics(hub *stream.Hub) *Metrics {
 	return m
 }
 
+// ConnCounts is what the cap on connections that hold no stream knows
+// (connlimit.Listener).
+type ConnCounts interface {
+	// Other is how many open connections hold no stream.
+	Other() int64
+	// Refused is how many connections were closed on arrival, the cap
+	// being reached.
+	Refused() int64
+}
+
+// WatchConnections adds the connection cap's numbers: the open
+// connections that hold no stream, which the cap counts, and those it
+// closed on arrival.
+func (m *Metrics) WatchConnections(c ConnCounts) {
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "headcount_connections_without_stream",
+			Help: "Open connections that hold no stream: what the cap on them counts.",
+		}, func() float64 { return float64(c.Other()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "headcount_connections_refused_total",
+			Help: "Connections closed on arrival because the cap on connections that hold no stream was reached.",
+		}, func() float64 { return float64(c.Refused()) }),
+	)
+}
+
 // Handler serves the metrics in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})

@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"html"
 	"net"
 	"net/http"
@@ -424,6 +425,22 @@ func TestSlowlorisCannotTakeTheHeadroom(t *testing.T) {
 	held[0].Close()
 	waitFor(t, "room for one more", func() bool { return e.srv.OtherConns() == max-1 })
 	e.wantStatus(&http.Client{}, http.MethodGet, "/healthz", http.StatusOK, "a health check once there is room")
+	// The metrics say so: one refused, and the connections the cap counts:
+	// the two still held, the scrape's own, and the health check's if it
+	// is kept alive.
+	held[1].Close()
+	waitFor(t, "room for the scrape", func() bool { return e.srv.OtherConns() < max })
+	least, most := len(held)-2+1, len(held)-2+2
+	_, body := get(t, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, e.url+"/metrics")
+	if !strings.Contains(body, "headcount_connections_refused_total 1\n") {
+		t.Errorf("/metrics lacks headcount_connections_refused_total 1")
+	}
+	var open int
+	if m := regexp.MustCompile(`(?m)^headcount_connections_without_stream (\d+)$`).FindStringSubmatch(body); m == nil {
+		t.Errorf("/metrics lacks headcount_connections_without_stream")
+	} else if fmt.Sscan(m[1], &open); open < least || open > most {
+		t.Errorf("headcount_connections_without_stream %d, want %d to %d", open, least, most)
+	}
 }
 
 // atReal is the callback URL the provider sent the browser to, at the

@@ -127,16 +127,14 @@ func run(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	}))
 
 	srv := handlers.NewHTTPServer(handler, log)
+	conns := connlimit.Listen(deadpeer.Listen(ln, cfg.DeadPeerTimeout), cfg.MaxOtherConns)
+	metrics.WatchConnections(conns)
 	served := make(chan error, 1)
 	if certs != nil {
 		srv.TLSConfig = certwatch.ServerConfig(certs)
-		go func() {
-			served <- srv.ServeTLS(connlimit.Listen(deadpeer.Listen(ln, cfg.DeadPeerTimeout), cfg.MaxOtherConns), "", "")
-		}()
+		go func() { served <- srv.ServeTLS(conns, "", "") }()
 	} else {
-		go func() {
-			served <- srv.Serve(connlimit.Listen(deadpeer.Listen(ln, cfg.DeadPeerTimeout), cfg.MaxOtherConns))
-		}()
+		go func() { served <- srv.Serve(conns) }()
 	}
 	var metricsSrv *http.Server
 	metricsServed := make(chan error, 1)

@@ -170,7 +170,8 @@ func TestMetricsAddress(t *testing.T) {
 	m := newClient(t, metricsAddr)
 	resp, body := fetch(t, m, newRequest(t, http.MethodGet, "http://"+metricsAddr+"/metrics", nil))
 	expect(t, resp, body, http.StatusOK)
-	for _, name := range []string{"headcount_subscribers", "headcount_user_count", "headcount_ready 1"} {
+	for _, name := range []string{"headcount_subscribers", "headcount_user_count", "headcount_ready 1",
+		"headcount_connections_without_stream", "headcount_connections_refused_total 0"} {
 		if !strings.Contains(body, name) {
 			t.Errorf("metrics on %s lack %s", metricsAddr, name)
 		}

@@ -129,13 +129,14 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 		}
 		return nil, errors.Join(err, s.hub.Close(context.Background()))
 	}
+	metrics := handlers.NewMetrics(s.hub)
 	s.srv = handlers.NewHTTPServer(handlers.NewServer(wiring.Deps(cfg, wiring.Parts{
 		Logger:      log,
 		PublicURL:   s.publicURL,
 		Hub:         s.hub,
 		Identity:    s.id,
 		Pages:       pages,
-		Metrics:     handlers.NewMetrics(s.hub),
+		Metrics:     metrics,
 		Revocations: revocations,
 		Revoker:     revoker,
 	})), log)
@@ -144,6 +145,7 @@ func Open(vars map[string]string, opts Options) (*Server, error) {
 		maxOther = opts.MaxOtherConns
 	}
 	s.conns = connlimit.Listen(deadpeer.Listen(s.ln, cfg.DeadPeerTimeout), maxOther)
+	metrics.WatchConnections(s.conns)
 	if certs != nil {
 		s.srv.TLSConfig = certwatch.ServerConfig(certs)
 		go func() { s.served <- s.srv.ServeTLS(s.conns, "", "") }()
