@@ -1,14 +1,13 @@
 package redis
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/headcount/headcount/internal/ssetest"
 	"github.com/headcount/headcount/stream"
 )
 
@@ -43,29 +42,13 @@ func TestMassChurnAcrossInstances(t *testing.T) {
 		}
 		return n
 	}
-	var open []*sseStream
+	var open []ssetest.Held[*sseStream]
 	for round := range rounds {
-		leave := rng.IntN(len(open) + 1)
-		join := rng.IntN(most - len(open) + leave + 1)
-		var (
-			wg     sync.WaitGroup
-			mu     sync.Mutex
-			joined []*sseStream
-		)
-		for _, s := range open[:leave] {
-			wg.Go(s.close)
-		}
-		for range join {
-			ts, who := servers[rng.IntN(len(servers))], fmt.Sprintf("person%d", rng.IntN(3))
-			wg.Go(func() {
-				s := openStream(t, ts, who)
-				mu.Lock()
-				joined = append(joined, s)
-				mu.Unlock()
+		var left, joined int
+		open, left, joined = ssetest.ChurnRound(rng, open, most, 3, (*sseStream).close,
+			func(who string, pick uint64) *sseStream {
+				return openStream(t, servers[pick%uint64(len(servers))], who)
 			})
-		}
-		wg.Wait()
-		open = append(open[leave:], joined...)
 		deadline := time.Now().Add(testTTL + testRefresh + slack)
 		for held() != int64(len(open)) {
 			if time.Now().After(deadline) {
@@ -74,9 +57,9 @@ func TestMassChurnAcrossInstances(t *testing.T) {
 			time.Sleep(5 * time.Millisecond) // a poll bounded by the deadline
 		}
 		end := time.Now()
-		t.Logf("round %d: %d left, %d joined, %d open", round, leave, join, len(open))
-		for i, s := range open {
-			if err := s.WaitLast(time.Until(end.Add(time.Second)), strconv.Itoa(len(open))); err != nil {
+		t.Logf("round %d: %d left, %d joined, %d open", round, left, joined, len(open))
+		for i, h := range open {
+			if err := h.Stream.WaitLast(time.Until(end.Add(time.Second)), strconv.Itoa(len(open))); err != nil {
 				t.Fatalf("round %d: stream %d a second after the round: %v", round, i, err)
 			}
 		}
