@@ -125,24 +125,10 @@ func cycleEvent(parts []eventFields) *sse.Event {
 	if len(parts) == 1 {
 		return newEvent(parts[0])
 	}
-	var data []byte
-	for i, f := range parts {
-		if i > 0 {
-			data = append(data, "id: "...)
-			data = append(data, f.id...)
-			data = append(data, "\ndata: "...)
-		}
-		data = append(data, f.data...)
-		if i == len(parts)-1 {
-			break
-		}
-		data = append(data, "\nevent: "...)
-		data = append(data, f.name...)
-		if f.retry != "" {
-			data = append(data, "\nretry: "...)
-			data = append(data, f.retry...)
-		}
-		data = append(data, "\n\n"...)
+	data := []byte(parts[0].data) // after r3labs' "id:" and "data: "
+	for i, f := range parts[1:] {
+		data = appendNameRetry(data, parts[i])
+		data = appendIDData(append(data, "\n\n"...), f)
 	}
 	last := parts[len(parts)-1]
 	return newEvent(eventFields{id: parts[0].id, name: last.name, data: string(data), retry: last.retry})
@@ -165,17 +151,28 @@ func withNewcomers(ev *sse.Event, parts []eventFields) *sse.Event {
 		if i > 0 {
 			b = append(b, "\n\n"...)
 		}
-		b = append(b, "id: "...)
-		b = append(b, f.id...)
-		b = append(b, "\ndata: "...)
-		b = append(b, f.data...)
-		b = append(b, "\nevent: "...)
-		b = append(b, f.name...)
-		if f.retry != "" {
-			b = append(b, "\nretry: "...)
-			b = append(b, f.retry...)
-		}
+		b = appendNameRetry(appendIDData(b, f), f)
 	}
 	ev.Comment = b
 	return ev
+}
+
+// appendIDData and appendNameRetry append a part's fields as SSE lines,
+// in r3labs' order: "id:" and "data:", then "event:" and any "retry:",
+// each but the last ended.
+func appendIDData(b []byte, f eventFields) []byte {
+	b = append(b, "id: "...)
+	b = append(b, f.id...)
+	b = append(b, "\ndata: "...)
+	return append(b, f.data...)
+}
+
+func appendNameRetry(b []byte, f eventFields) []byte {
+	b = append(b, "\nevent: "...)
+	b = append(b, f.name...)
+	if f.retry != "" {
+		b = append(b, "\nretry: "...)
+		b = append(b, f.retry...)
+	}
+	return b
 }

@@ -295,12 +295,8 @@ func (s *subscriber) startEvent(p []byte) {
 	s.comment = len(p) > 0 && p[0] == ':'
 	s.skip = !s.started
 	s.eventID = 0
-	rest, ok := bytes.CutPrefix(p, []byte("id: "))
+	id, ok := leadingID(p)
 	if !ok {
-		return
-	}
-	id, err := strconv.ParseUint(string(bytes.TrimSpace(rest)), 10, 64)
-	if err != nil {
 		return
 	}
 	s.eventID = id
@@ -318,17 +314,24 @@ func (s *subscriber) newcomersPart(p []byte) bool {
 	if s.started {
 		return false
 	}
-	rest, ok := bytes.CutPrefix(p, []byte(": id: "))
-	if !ok {
-		return false
-	}
-	line, _, _ := bytes.Cut(rest, []byte("\n"))
-	id, err := strconv.ParseUint(string(line), 10, 64)
-	if err != nil || id < s.from.Load() || !newcomersOnly(id) {
+	id, ok := leadingID(bytes.TrimPrefix(p, []byte(": ")))
+	if !ok || id < s.from.Load() || !newcomersOnly(id) {
 		return false
 	}
 	s.skip, s.started = false, true
 	return true
+}
+
+// leadingID is the id of the "id:" line p starts with: the one r3labs
+// writes alone, or the first of the newcomers' parts (withNewcomers).
+func leadingID(p []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(p, []byte("id: "))
+	if !ok {
+		return 0, false
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	id, err := strconv.ParseUint(string(line), 10, 64)
+	return id, err == nil
 }
 
 // Flush writes the event (or, after WriteHeader, the response head) to
