@@ -30,15 +30,39 @@ type Tokens struct {
 
 // claims is a token's body: the registered claims, the user's profile, so
 // a stream needs no lookup to know who is on it, and the session that
-// minted it, so revoking the session revokes the token.
+// minted it, so revoking the session revokes the token. The registered
+// claims are plain fields, not jwt.RegisteredClaims: its dates decode
+// through a json.Unmarshal each, and Verify runs on every command-line
+// stream's connect (BenchmarkVerify). The fields and their order are
+// those of jwt.RegisteredClaims, so a token reads as it always did.
 type claims struct {
-	jwt.RegisteredClaims
-	Login     string `json:"login"`
-	Name      string `json:"name,omitempty"`
-	AvatarURL string `json:"avatar_url,omitempty"`
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  jwt.ClaimStrings `json:"aud"`
+	ExpiresAt int64            `json:"exp"` // Unix seconds; 0: none
+	IssuedAt  int64            `json:"iat"` // Unix seconds; 0: none
+	Login     string           `json:"login"`
+	Name      string           `json:"name,omitempty"`
+	AvatarURL string           `json:"avatar_url,omitempty"`
 	// SessionID and SessionStart (Unix milliseconds) name the session.
 	SessionID    string `json:"sid"`
 	SessionStart int64  `json:"sat"`
+}
+
+// The jwt.Claims methods, for the parser's checks.
+func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return date(c.ExpiresAt), nil }
+func (c *claims) GetIssuedAt() (*jwt.NumericDate, error)       { return date(c.IssuedAt), nil }
+func (c *claims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
+func (c *claims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *claims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
+
+// date is a claim's Unix seconds as the parser takes them: nil for none.
+func date(unix int64) *jwt.NumericDate {
+	if unix == 0 {
+		return nil
+	}
+	return jwt.NewNumericDate(time.Unix(unix, 0))
 }
 
 // maxTokenLen bounds the tokens Verify parses; a real one is well under
@@ -81,20 +105,18 @@ func (t *Tokens) Issue(sess Session) (string, time.Time, error) {
 		exp = end
 	}
 	c := claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    tokenIssuer,
-			Subject:   u.ID,
-			Audience:  jwt.ClaimStrings{tokenAudience},
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(exp),
-		},
+		Issuer:       tokenIssuer,
+		Subject:      u.ID,
+		Audience:     jwt.ClaimStrings{tokenAudience},
+		ExpiresAt:    exp.Unix(),
+		IssuedAt:     now.Unix(),
 		Login:        u.Login,
 		Name:         u.Name,
 		AvatarURL:    u.AvatarURL,
 		SessionID:    sess.ID,
 		SessionStart: sess.Start,
 	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.key)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, &c).SignedString(t.key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
 	}
