@@ -6,10 +6,13 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/textproto"
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // A subscriber's life, start to end:
@@ -231,20 +234,42 @@ func (s *subscriber) WriteHeader(code int) {
 	}
 }
 
-// appendHead appends an HTTP/1.1 response head with a chunked body.
+// appendHead appends an HTTP/1.1 response head with a chunked body: the
+// header's fields as http.Header.Write writes them (invalid names left
+// out, line breaks in values turned to spaces, values trimmed), but in no
+// fixed order and without its sorting and buffer, which a ramp's profile
+// found at a twentieth of a connect's CPU. Content-Length,
+// Transfer-Encoding and Date are the hub's own.
 func appendHead(b []byte, code int, h http.Header) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
 	b = append(b, http.StatusText(code)...)
 	b = append(b, "\r\n"...)
-	h.Del("Content-Length")
-	h.Set("Transfer-Encoding", "chunked")
-	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	var buf bytes.Buffer
-	_ = h.Write(&buf)
-	b = append(b, buf.Bytes()...)
-	return append(b, "\r\n"...)
+	for k, vs := range h {
+		switch k {
+		case "Content-Length", "Transfer-Encoding", "Date":
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue
+		}
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			start := len(b)
+			b = append(b, textproto.TrimString(v)...)
+			for i := start; i < len(b); i++ {
+				if b[i] == '\r' || b[i] == '\n' {
+					b[i] = ' '
+				}
+			}
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "Transfer-Encoding: chunked\r\nDate: "...)
+	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+	return append(b, "\r\n\r\n"...)
 }
 
 // Write takes one piece of an event; r3labs writes each field separately
