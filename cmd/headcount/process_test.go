@@ -302,3 +302,25 @@ func TestRunUnreachableRedisStopsTheStart(t *testing.T) {
 	}
 	again.Close()
 }
+
+// TestProcessGCPercent checks the garbage collector's target the binary
+// runs with, as /metrics reports it: gcPercent by default, and GOGC's
+// when the operator sets it.
+func TestProcessGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		vars map[string]string
+		want int
+	}{
+		{nil, gcPercent},
+		{map[string]string{"GOGC": "100"}, 100},
+	} {
+		p := startProcess(t, tc.vars)
+		resp, body := fetch(t, newClient(t, p.addr), newRequest(t, http.MethodGet, p.url+"/metrics", nil))
+		expect(t, resp, body, http.StatusOK)
+		if want := fmt.Sprintf("\ngo_gc_gogc_percent %d\n", tc.want); !strings.Contains(body, want) {
+			t.Errorf("with %v, /metrics lacks %q", tc.vars, strings.TrimSpace(want))
+		}
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		<-p.exited
+	}
+}
