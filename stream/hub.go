@@ -34,7 +34,10 @@ type Hub struct {
 	presence *presence
 	limiter  Limiter // nil: the per-user limit is this instance's alone
 	sse      *sse.Server
-	stats    liveStats
+	// hangups notices hijacked connections' clients leaving; nil where
+	// each has a readConn instead.
+	hangups *hangups
+	stats   liveStats
 	// global and people are the counts of the latest broadcast: what
 	// subscribers were last told. Only the broadcaster writes them.
 	global atomic.Int64
@@ -105,6 +108,7 @@ func NewHub(cfg Config) *Hub {
 		presence: newPresence(roster, cfg.LeaveGrace),
 		limiter:  limiter,
 		sse:      s,
+		hangups:  newHangups(),
 		request:  &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/events", RawQuery: "stream=" + sharedStream}},
 		dirty:    make(chan struct{}, 1),
 		stop:     make(chan struct{}),
@@ -124,7 +128,7 @@ func NewHub(cfg Config) *Hub {
 // status.
 //
 // An HTTP/1.1 connection is taken over (hijacked): the hub writes the
-// response itself, notices the client leaving by reading the connection,
+// response itself, notices the client leaving by watching the connection,
 // and closes it when the stream ends. Anything else (HTTP/2, a writer
 // that cannot be hijacked) is served through w. Serve returns when the
 // stream ends (the client leaves, a write fails or times out, the hub
@@ -385,6 +389,7 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.stopOnce.Do(func() {
 		close(h.stop)
 		h.workers.Wait()
+		h.hangups.stop()
 	})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -20,8 +21,10 @@ import (
 //  1. Hub.admit counts it against the limits and gives it its own context.
 //  2. Hub.Serve takes an HTTP/1.1 connection over from net/http (hijack):
 //     net/http's writers are out of the way, serveConn writes the response
-//     itself, and readConn beside it notices the client leaving. Anything
-//     else (HTTP/2) is served by serveResponse through the ResponseWriter.
+//     itself, and the hub's hangups (one epoll watch for every plain TCP
+//     connection, hangup_linux.go) or else a readConn beside it notice
+//     the client leaving. Anything else (HTTP/2) is served by
+//     serveResponse through the ResponseWriter.
 //  3. Either way r3labs' ServeHTTP serves it, writing to the subscriber
 //     itself: the subscriber is the http.ResponseWriter r3labs writes to.
 //     r3labs registers it with the shared stream and then calls
@@ -86,8 +89,12 @@ type subscriber struct {
 	header http.Header // hijacked: the response head, until written
 	w      http.ResponseWriter
 	rc     *http.ResponseController
-	// readerDone is closed when readConn has returned (hijacked only).
+	// readerDone is closed when readConn has returned (hijacked only), or
+	// at once if the hub's hangups watch the connection instead: then
+	// hangupKey is its key there and hangupRaw its socket.
 	readerDone chan struct{}
+	hangupKey  uint64
+	hangupRaw  syscall.RawConn
 
 	// ending is set by end: from then on every deadline is in the past.
 	ending atomic.Bool
@@ -126,13 +133,18 @@ func (s *subscriber) takeOver(conn net.Conn, header http.Header) {
 // serveConn serves a hijacked connection until the stream ends, then
 // closes it.
 func (s *subscriber) serveConn() {
-	go s.readConn()
+	if s.hub.hangups.watch(s) {
+		close(s.readerDone)
+	} else {
+		go s.readConn()
+	}
 	s.serveSSE()
 	if !s.failed && s.head == nil && !s.ending.Load() {
 		// The end of the chunked body: the client sees a finished response.
 		_ = s.conn.SetWriteDeadline(time.Now().Add(endTimeout))
 		_, _ = s.conn.Write([]byte("0\r\n\r\n"))
 	}
+	s.hub.hangups.forget(s)
 	s.conn.Close()
 	<-s.readerDone
 	s.cancel()
@@ -140,7 +152,8 @@ func (s *subscriber) serveConn() {
 }
 
 // readConn waits for the client to close (or the network to fail) and
-// then ends the stream. An SSE client sends nothing after its request;
+// then ends the stream, for a connection the hub's hangups do not watch
+// (TLS, or no epoll). An SSE client sends nothing after its request;
 // anything it does send is discarded.
 func (s *subscriber) readConn() {
 	defer close(s.readerDone)

@@ -1,0 +1,61 @@
+//go:build linux
+
+package stream
+
+import (
+	"bytes"
+	"net"
+	"testing"
+)
+
+// watched is how many connections h's hangups watch.
+func watched(h *Hub) int {
+	h.hangups.mu.Lock()
+	defer h.hangups.mu.Unlock()
+	return len(h.hangups.subs)
+}
+
+// TestHangupsNoticeEveryWayOfLeaving runs hijacked streams watched by the
+// hub's hangups, not by a reader each: a client that sends bytes after
+// its request keeps its stream (they are dropped, as a reader drops
+// them), and one that half-closes, closes or resets is counted out.
+func TestHangupsNoticeEveryWayOfLeaving(t *testing.T) {
+	s := newTestServer(t, Config{})
+	if s.hub.hangups == nil {
+		t.Fatal("no epoll watch on Linux")
+	}
+	w := mustDial(t, s.addr(), "watcher", dialOptions{})
+	talker := mustDial(t, s.addr(), "talker", dialOptions{})
+	half := mustDial(t, s.addr(), "half", dialOptions{})
+	closer := mustDial(t, s.addr(), "closer", dialOptions{})
+	resetter := mustDial(t, s.addr(), "resetter", dialOptions{})
+	w.waitLatest(t, 5, waitLong)
+	if n := watched(s.hub); n != 5 {
+		t.Fatalf("%d connections watched, want all 5", n)
+	}
+
+	// More than one event's reads (drainReads of 512 bytes), in pieces.
+	junk := bytes.Repeat([]byte("GET / HTTP/1.1\r\n\r\n"), 1000)
+	for i := 0; i < len(junk); i += 4096 {
+		if _, err := talker.conn.Write(junk[i:min(i+4096, len(junk))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late := mustDial(t, s.addr(), "late", dialOptions{})
+	talker.waitLatest(t, 6, waitLong)
+	w.waitLatest(t, 6, waitLong)
+	late.waitLatest(t, 6, waitLong)
+
+	if err := half.conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	w.waitLatest(t, 5, waitLong)
+	closer.close()
+	w.waitLatest(t, 4, waitLong)
+	resetter.reset()
+	w.waitLatest(t, 3, waitLong)
+	talker.waitLatest(t, 3, waitLong)
+	if n := watched(s.hub); n != 3 {
+		t.Errorf("%d connections watched, want the 3 still open", n)
+	}
+}
