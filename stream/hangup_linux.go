@@ -14,9 +14,9 @@ import (
 
 // hangups notices the clients of the hub's hijacked connections leaving
 // (a close, a reset, the kernel giving up on a vanished peer): one epoll
-// instance and one goroutine for every connection, where readConn parks a
-// goroutine (and its stack) per connection in a read that never returns
-// data. A connection is watched for EPOLLRDHUP, EPOLLHUP and EPOLLERR, and
+// instance and one goroutine for all of them together, where readConn
+// parks a goroutine (and its stack) per connection in a read that never
+// returns data. A connection is watched for EPOLLRDHUP, EPOLLHUP and EPOLLERR, and
 // EPOLLIN for bytes the client sends, which are read and dropped as
 // readConn drops them; EPOLLONESHOT stops the watch after each event
 // until the connection is watched again, so one event wakes the loop once.
@@ -135,8 +135,10 @@ func (w *hangups) run() {
 		}
 		if err != nil {
 			// epoll itself failed (it does not, short of a bug): end every
-			// watched stream rather than keep streams nobody watches.
+			// watched stream rather than keep streams nobody watches, and
+			// leave new ones to a readConn each.
 			w.mu.Lock()
+			w.stopped = true
 			for _, sub := range w.subs {
 				sub.cancel()
 			}
