@@ -307,6 +307,10 @@ func (s *subscriber) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if s.conn != nil {
+		if len(p) >= passThrough {
+			s.writeThrough(p)
+			return len(p), nil
+		}
 		if s.event == nil {
 			s.event = make([]byte, chunkRoom, 96)
 		}
@@ -393,7 +397,9 @@ func (s *subscriber) Flush() {
 	switch {
 	case s.conn != nil && s.head != nil:
 		out, s.head = s.head, nil
-	case s.conn != nil && event:
+	case s.conn != nil && event && len(s.event) > chunkRoom:
+		// (Nothing gathered, after writeThrough, is nothing to write: an
+		// empty chunk would end the response.)
 		out = chunk(s.event)
 		s.event = s.event[:chunkRoom]
 	}
@@ -416,6 +422,36 @@ func (s *subscriber) Flush() {
 		s.fail()
 	case event:
 		s.hub.stats.eventsSent.Add(1)
+	}
+}
+
+// passThrough is the least piece of an event that writeThrough writes at
+// once instead of gathering it into the subscriber's buffer: a cycle's
+// user events (a few hundred bytes each) are gathered up to a dozen or so.
+const passThrough = 4 << 10
+
+// writeThrough writes, on a hijacked connection, the part of the event
+// gathered so far and p, each as a chunk of its own, in one writev(2). A
+// large piece (a cycle that announces many people) is not copied into
+// every subscriber's buffer, which then kept its size: 10,000 streams of
+// 5,000 people, ramped up, held 1.1 GB that way, live after a collection.
+// The rest of the event goes out at Flush.
+func (s *subscriber) writeThrough(p []byte) {
+	var size [chunkRoom]byte
+	bufs := make(net.Buffers, 0, 4)
+	if len(s.event) > chunkRoom {
+		bufs = append(bufs, chunk(s.event))
+	}
+	hex := append(strconv.AppendInt(size[:0], int64(len(p)), 16), '\r', '\n')
+	bufs = append(bufs, hex, p, []byte("\r\n"))
+	s.startWrite()
+	_, err := bufs.WriteTo(s.conn)
+	s.writeSince.Store(0)
+	if s.event != nil {
+		s.event = s.event[:chunkRoom]
+	}
+	if err != nil {
+		s.fail()
 	}
 }
 

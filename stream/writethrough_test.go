@@ -1,0 +1,64 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http/httputil"
+	"strings"
+	"testing"
+)
+
+// TestLargePieceGoesStraightThrough writes, as r3labs does, events with a
+// piece larger than passThrough and small ones, on a hijacked connection:
+// the wire carries them exactly, in valid chunks, and the subscriber's
+// buffer has not grown to the large piece's size.
+func TestLargePieceGoesStraightThrough(t *testing.T) {
+	h := NewHub(Config{})
+	defer func() { _ = h.Close(context.Background()) }()
+	client, server := net.Pipe()
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	s := &subscriber{hub: h, conn: server, started: true}
+	s.from.Store(0)
+	big := "data: " + strings.Repeat("u", 3*passThrough) + "\n"
+	var want strings.Builder
+	for _, ev := range [][]string{
+		{"id: 2\n", big, "event: user\n", "\n"},
+		{"id: 4\n", "data: 7\n", "event: user count\n", "\n"},
+		// Nothing gathered after the large piece: Flush writes no empty
+		// chunk, which would end the response.
+		{"id: 6\n", big},
+		{"id: 8\n", "data: 8\n", "\n"},
+	} {
+		for _, piece := range ev {
+			if _, err := s.Write([]byte(piece)); err != nil {
+				t.Fatal(err)
+			}
+			want.WriteString(piece)
+		}
+		s.Flush()
+	}
+	if s.failed {
+		t.Fatal("a write failed")
+	}
+	if c := cap(s.event); c >= passThrough {
+		t.Errorf("the subscriber's buffer holds %d bytes after the large piece, want less than %d", c, passThrough)
+	}
+	server.Close()
+	wire := <-got
+	body, err := io.ReadAll(httputil.NewChunkedReader(bytes.NewReader(append(wire, "0\r\n\r\n"...))))
+	if err != nil {
+		t.Fatalf("the wire is not valid chunks: %v\n%q", err, wire)
+	}
+	if string(body) != want.String() {
+		t.Errorf("the wire carried\n%q\nwant\n%q", body, want.String())
+	}
+	if n := h.stats.eventsSent.Load(); n != 4 {
+		t.Errorf("%d events counted as sent, want 4", n)
+	}
+}
