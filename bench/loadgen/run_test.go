@@ -22,7 +22,19 @@ func TestMain(m *testing.M) {
 // TestRunAgainstTheServer runs every phase against the real server,
 // in-process on a free loopback port, with a few streams.
 func TestRunAgainstTheServer(t *testing.T) {
-	testRun(t, nil)
+	if out, want := testRun(t, nil), "### headcount: N = 40 streams, churn 60"; !strings.Contains(out, want) {
+		t.Errorf("the report lacks %q:\n%s", want, out)
+	}
+}
+
+// TestRunWithPeople runs every phase with the watcher streams held by
+// several people, each fan-out join and leave by a person of its own, so
+// the server announces them (user events) beside the counts.
+func TestRunWithPeople(t *testing.T) {
+	out := testRun(t, []string{"-people", "7"})
+	if want := "### headcount: N = 40 streams held by 7 people, churn 60"; !strings.Contains(out, want) {
+		t.Errorf("the report lacks %q:\n%s", want, out)
+	}
 }
 
 // TestCompareWithTheFloor runs the floor first and then headcount in one
@@ -78,7 +90,7 @@ func testRun(t *testing.T, extra []string) string {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"### headcount: N = 40 streams, churn 60",
+		"### headcount: N = 40 streams",
 		"| **versions that went backwards** (all streams, whole run) | **0** |",
 		"| churn: headcount_user_count afterwards | 40 (want 40) |",
 		"| cleanup: headcount_subscribers back to 0 | 0,",
