@@ -3,9 +3,7 @@
 package stream
 
 import (
-	"crypto/tls"
 	"errors"
-	"net"
 	"sync"
 	"syscall"
 
@@ -198,27 +196,4 @@ func drain(raw syscall.RawConn) bool {
 		}
 	})
 	return ctlErr == nil && alive
-}
-
-// plainSocketOf is the TCP socket under c, through listener wrappers, or
-// nil if c is anything else: TLS, a pipe.
-func plainSocketOf(c net.Conn) syscall.RawConn {
-	for c != nil {
-		switch t := c.(type) {
-		case *tls.Conn:
-			return nil
-		case *net.TCPConn:
-			raw, err := t.SyscallConn()
-			if err != nil {
-				return nil
-			}
-			return raw
-		}
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			return nil
-		}
-		c = u.NetConn()
-	}
-	return nil
 }

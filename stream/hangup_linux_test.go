@@ -3,9 +3,16 @@
 package stream
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 // watched is how many connections h's hangups watch.
@@ -57,5 +64,43 @@ func TestHangupsNoticeEveryWayOfLeaving(t *testing.T) {
 	talker.waitLatest(t, 3, waitLong)
 	if n := watched(s.hub); n != 3 {
 		t.Errorf("%d connections watched, want the 3 still open", n)
+	}
+}
+
+// TestTLSStreamsKeepTheirReader serves a stream over HTTP/1.1 on TLS,
+// which is hijacked too: TLS must read its own records, so the hangups
+// leave it alone and a reader of its own notices the client leaving.
+func TestTLSStreamsKeepTheirReader(t *testing.T) {
+	s := &testServer{hub: NewHub(Config{})}
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveEvents))
+	s.ts.StartTLS()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.hub.Close(ctx); err != nil {
+			t.Errorf("hub.Close: %v", err)
+		}
+		s.ts.Close()
+	})
+	conn, err := tls.Dial("tcp", s.addr(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /events HTTP/1.1\r\nHost: x\r\n%s: tls\r\n\r\n", userHeader)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events over TLS: %v %v", resp, err)
+	}
+	if !eventually(waitLong, func() bool { return registered(s.hub) == 1 }) {
+		t.Fatal("the TLS stream was never counted in")
+	}
+	if n := watched(s.hub); n != 0 {
+		t.Errorf("the hangups watch %d TLS connections, want none", n)
+	}
+	conn.Close()
+	if !eventually(waitLong, func() bool { return registered(s.hub) == 0 }) {
+		t.Error("the TLS stream's client left and it is still counted")
 	}
 }
