@@ -5,14 +5,12 @@ package stream
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 )
 
 // watched is how many connections h's hangups watch.
@@ -71,17 +69,7 @@ func TestHangupsNoticeEveryWayOfLeaving(t *testing.T) {
 // which is hijacked too: TLS must read its own records, so the hangups
 // leave it alone and a reader of its own notices the client leaving.
 func TestTLSStreamsKeepTheirReader(t *testing.T) {
-	s := &testServer{hub: NewHub(Config{})}
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveEvents))
-	s.ts.StartTLS()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.hub.Close(ctx); err != nil {
-			t.Errorf("hub.Close: %v", err)
-		}
-		s.ts.Close()
-	})
+	s := newTestServer(t, Config{}, func(ts *httptest.Server) { ts.TLS = &tls.Config{} })
 	conn, err := tls.Dial("tcp", s.addr(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
 	if err != nil {
 		t.Fatal(err)

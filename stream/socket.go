@@ -8,25 +8,24 @@ import (
 
 // socketOf is the socket under c, through TLS and listener wrappers that
 // unwrap with NetConn, or nil where there is none (a test's pipe).
-func socketOf(c net.Conn) syscall.RawConn { return socketUnder(c, true) }
+func socketOf(c net.Conn) syscall.RawConn { return rawOf(under(c, true)) }
 
 // plainSocketOf is socketOf for a connection that is not TLS: nil if a
 // layer of c is.
-func plainSocketOf(c net.Conn) syscall.RawConn { return socketUnder(c, false) }
+func plainSocketOf(c net.Conn) syscall.RawConn { return rawOf(under(c, false)) }
 
-// socketUnder unwraps c down to its socket, through TLS only if
-// throughTLS.
-func socketUnder(c net.Conn, throughTLS bool) syscall.RawConn {
+// under is the innermost connection of c, the one that holds the socket
+// (a syscall.Conn), through listener wrappers that unwrap with NetConn and
+// through TLS only if throughTLS; nil where there is none. Below TLS it is
+// the same byte stream as c: listener wrappers count and close
+// connections, they do not change what is written.
+func under(c net.Conn, throughTLS bool) net.Conn {
 	for c != nil {
 		if _, isTLS := c.(*tls.Conn); isTLS && !throughTLS {
 			return nil
 		}
-		if sc, ok := c.(syscall.Conn); ok {
-			raw, err := sc.SyscallConn()
-			if err != nil {
-				return nil
-			}
-			return raw
+		if _, ok := c.(syscall.Conn); ok {
+			return c
 		}
 		u, ok := c.(interface{ NetConn() net.Conn })
 		if !ok {
@@ -35,4 +34,16 @@ func socketUnder(c net.Conn, throughTLS bool) syscall.RawConn {
 		c = u.NetConn()
 	}
 	return nil
+}
+
+// rawOf is c's socket, or nil.
+func rawOf(c net.Conn) syscall.RawConn {
+	if c == nil {
+		return nil
+	}
+	raw, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
 }

@@ -53,7 +53,11 @@ func newTestServer(t testing.TB, cfg Config, setup ...func(*httptest.Server)) *t
 	for _, f := range setup {
 		f(s.ts)
 	}
-	s.ts.Start()
+	if s.ts.TLS != nil {
+		s.ts.StartTLS() // a setup asked for TLS
+	} else {
+		s.ts.Start()
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

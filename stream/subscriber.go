@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -444,8 +445,15 @@ func (s *subscriber) writeThrough(p []byte) {
 	}
 	hex := append(strconv.AppendInt(size[:0], int64(len(p)), 16), '\r', '\n')
 	bufs = append(bufs, hex, p, []byte("\r\n"))
+	// The socket itself, where there is no TLS: net.Buffers reach
+	// writev(2) only on the net package's own connections, and a listener
+	// wrapper would turn them into a write(2) each.
+	var w io.Writer = s.conn
+	if plain := under(s.conn, false); plain != nil {
+		w = plain
+	}
 	s.startWrite()
-	_, err := bufs.WriteTo(s.conn)
+	_, err := bufs.WriteTo(w)
 	s.writeSince.Store(0)
 	if s.event != nil {
 		s.event = s.event[:chunkRoom]
