@@ -495,9 +495,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// few told to everyone, the next cycle would take in a few again (a
 	// 19,000 ramp spent seconds at 1-5 newcomers a cycle, each cycle a
 	// fan-out to 15,500, with 200 streams waiting).
-	bulk := b.inBulk(newcomers, arriving, time.Now())
-	hold := b.started && bulk && len(pc.transitions) == 0 &&
-		partial == b.partial && time.Since(b.toldAt) < burstTell
+	bulk, hold := b.holds(newcomers, arriving, len(pc.transitions), partial, time.Now())
 	if hold && (global != b.global || pc.people != b.people) && (again == 0 || settleGap < again) {
 		again = settleGap
 	}
@@ -539,23 +537,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		h.stats.broadcasts.Add(1) // a new value, to everyone or to newcomers
 	}
 	b.lastGlobal = global
-	switch {
-	case !hold:
-		b.global, b.people, b.partial = global, pc.people, partial
-	case len(first) > 0:
-		// The newcomers are told this cycle's counts, those already
-		// streaming are not: until a cycle tells everyone, no one value
-		// is what everyone holds, and that cycle tells it even if it is
-		// back at what was told before the hold. (Left at that value, a
-		// mass reconnect, 1,000 leaving and 680 of them back in one
-		// cycle, the other 320 in the next, left the 680 at 680 for good.)
-		if global != b.global {
-			b.global = -1
-		}
-		if pc.people != b.people {
-			b.people = -1
-		}
-	}
+	b.remember(hold, len(first) > 0, global, pc.people, partial)
 	if len(changed) > 0 {
 		b.toldAt = time.Now()
 	}
@@ -607,6 +589,38 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	clear(b.waiting)
 	b.waiting = b.waiting[:0]
 	return again
+}
+
+// holds reports whether subscribers arrive in bulk (inBulk), at now, and
+// whether this cycle then holds the new counts back from those already
+// streaming: it announces nobody (transitions is how many people came or
+// went), the counts' state stays as told, and everyone was told less than
+// burstTell ago.
+func (b *broadcaster) holds(newcomers, arriving, transitions int, partial bool, now time.Time) (bulk, hold bool) {
+	bulk = b.inBulk(newcomers, arriving, now)
+	return bulk, b.started && bulk && transitions == 0 && partial == b.partial && now.Sub(b.toldAt) < burstTell
+}
+
+// remember records what a cycle about to publish tells everyone
+// streaming: the counts, unless it holds them back (hold). A held cycle
+// that tells its newcomers (toldNewcomers) counts those already streaming
+// are not told: until a cycle tells everyone, no one value is what
+// everyone holds, so it forgets the value, and that cycle tells it even if
+// it is back at what was told before the hold. (Left at that value, a mass
+// reconnect, 1,000 leaving and 680 of them back in one cycle, the other
+// 320 in the next, left the 680 at 680 for good.)
+func (b *broadcaster) remember(hold, toldNewcomers bool, global, people int, partial bool) {
+	switch {
+	case !hold:
+		b.global, b.people, b.partial = global, people, partial
+	case toldNewcomers:
+		if global != b.global {
+			b.global = -1
+		}
+		if people != b.people {
+			b.people = -1
+		}
+	}
 }
 
 // inBulk reports whether subscribers arrive in bulk, from a cycle's
