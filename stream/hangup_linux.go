@@ -71,7 +71,7 @@ func (w *hangups) watch(sub *subscriber) bool {
 	if w == nil {
 		return false
 	}
-	raw := plainSocketOf(sub.conn)
+	raw := rawOf(sub.plain)
 	if raw == nil {
 		return false
 	}

@@ -10,10 +10,6 @@ import (
 // unwrap with NetConn, or nil where there is none (a test's pipe).
 func socketOf(c net.Conn) syscall.RawConn { return rawOf(under(c, true)) }
 
-// plainSocketOf is socketOf for a connection that is not TLS: nil if a
-// layer of c is.
-func plainSocketOf(c net.Conn) syscall.RawConn { return rawOf(under(c, false)) }
-
 // under is the innermost connection of c, the one that holds the socket
 // (a syscall.Conn), through listener wrappers that unwrap with NetConn and
 // through TLS only if throughTLS; nil where there is none. Below TLS it is

@@ -85,8 +85,11 @@ type subscriber struct {
 	// is stuck (see Hub.dropLagging).
 	writeSince atomic.Int64
 
-	// The connection: conn when hijacked, else w (and rc on w).
+	// The connection: conn when hijacked, else w (and rc on w). plain is
+	// the socket's own connection under conn's listener wrappers, the same
+	// bytes, or nil under TLS.
 	conn   net.Conn
+	plain  net.Conn
 	header http.Header // hijacked: the response head, until written
 	w      http.ResponseWriter
 	rc     *http.ResponseController
@@ -128,6 +131,7 @@ func (s *subscriber) takeOver(conn net.Conn, header http.Header) {
 	s.conn = conn
 	s.hub.mu.Unlock()
 	s.header = header
+	s.plain = under(conn, false)
 	s.readerDone = make(chan struct{})
 }
 
@@ -449,8 +453,8 @@ func (s *subscriber) writeThrough(p []byte) {
 	// writev(2) only on the net package's own connections, and a listener
 	// wrapper would turn them into a write(2) each.
 	var w io.Writer = s.conn
-	if plain := under(s.conn, false); plain != nil {
-		w = plain
+	if s.plain != nil {
+		w = s.plain
 	}
 	s.startWrite()
 	_, err := bufs.WriteTo(w)

@@ -321,6 +321,10 @@ func TestProcessGCPercent(t *testing.T) {
 			t.Errorf("with %v, /metrics lacks %q", tc.vars, strings.TrimSpace(want))
 		}
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		<-p.exited
+		select {
+		case <-p.exited:
+		case <-time.After(stopLimit):
+			t.Fatalf("with %v, still running %v after SIGTERM", tc.vars, stopLimit)
+		}
 	}
 }
