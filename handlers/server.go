@@ -7,8 +7,10 @@ package handlers
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -104,7 +106,8 @@ const (
 // size limits every listener of headcount uses; its own errors go to log
 // at warn.
 func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
+	fresh := &freshConns{conns: make(map[net.Conn]struct{})}
+	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
 		WriteTimeout:      writeTimeout,
@@ -113,6 +116,39 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// So a stream can tell a connlimit.Listener that it holds one.
 		ConnContext: connlimit.ConnContext,
+		ConnState:   fresh.track,
+	}
+	srv.RegisterOnShutdown(fresh.close)
+	return srv
+}
+
+// freshConns are a server's connections that have not yet sent a request.
+// Shutdown waits for every connection to go idle, and counts one that
+// never sent anything as idle only after 5 seconds, the whole of SPEC's
+// shutdown: a browser's speculative preconnect, or any client that
+// connects and waits, made every stop run out of time and exit 1. Closed
+// when Shutdown begins (it has closed the listeners by then), they wait
+// for nothing: their client reconnects, to another instance.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+func (f *freshConns) track(c net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state == http.StateNew {
+		f.conns[c] = struct{}{}
+	} else {
+		delete(f.conns, c)
+	}
+}
+
+func (f *freshConns) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		c.Close()
 	}
 }
 

@@ -218,6 +218,33 @@ func TestRunStopEndsEveryStream(t *testing.T) {
 	goleak.VerifyNone(t)
 }
 
+// TestRunStopClosesSilentConnections holds a connection that has sent
+// nothing, as a browser's speculative preconnect does: the stop closes it
+// and returns nil within SPEC's five seconds. (net/http counts such a
+// connection idle only after five seconds, so the stop used to run out of
+// time and fail.)
+func TestRunStopClosesSilentConnections(t *testing.T) {
+	in := start(t, nil)
+	silent, err := net.Dial("tcp", in.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// The server has it once a request on another connection is served
+	// after it (both were accepted by the same loop, in order).
+	resp, body := fetch(t, newClient(t, in.addr), newRequest(t, http.MethodGet, in.url+"/healthz", nil))
+	expect(t, resp, body, http.StatusOK)
+
+	in.stop()
+	if err := in.wait(t, stopLimit); err != nil {
+		t.Fatalf("run returned %v with a silent connection open, want nil; log:\n%s", err, in.log)
+	}
+	_ = silent.SetReadDeadline(time.Now().Add(stopLimit))
+	if n, err := silent.Read(make([]byte, 1)); err == nil {
+		t.Errorf("the silent connection read %d bytes after the stop, want it closed", n)
+	}
+}
+
 // TestRunRequestLog checks that every request is logged once, with its
 // method, route, status and duration, and that no credential reaches the
 // log: not the session cookie, not a bearer token, not even one sent where
