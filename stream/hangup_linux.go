@@ -154,7 +154,7 @@ func (w *hangups) run() {
 			switch {
 			case sub == nil:
 			case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 || !drain(sub.hangupRaw):
-				sub.cancel()
+				sub.clientLeft()
 			case !control(sub.hangupRaw, w.epfd, unix.EPOLL_CTL_MOD, key):
 				// Closed meanwhile: its stream is ending already.
 			}

@@ -6,11 +6,14 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // watched is how many connections h's hangups watch.
@@ -23,7 +26,8 @@ func watched(h *Hub) int {
 // TestHangupsNoticeEveryWayOfLeaving runs hijacked streams watched by the
 // hub's hangups, not by a reader each: a client that sends bytes after
 // its request keeps its stream (they are dropped, as a reader drops
-// them), and one that half-closes, closes or resets is counted out.
+// them), and one that half-closes, closes or resets is counted out and
+// written nothing more.
 func TestHangupsNoticeEveryWayOfLeaving(t *testing.T) {
 	s := newTestServer(t, Config{})
 	if s.hub.hangups == nil {
@@ -55,6 +59,22 @@ func TestHangupsNoticeEveryWayOfLeaving(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitLatest(t, 5, waitLong)
+	// A client that has closed its side is written nothing more, not even
+	// the end of the response: its connection is reset.
+	select {
+	case <-half.done:
+	case <-time.After(waitLong):
+		t.Fatal("the half-closed connection is still open")
+	}
+	half.mu.Lock()
+	err := half.readErr
+	half.mu.Unlock()
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the half-closed client's read ended with %v, want a reset", err)
+	}
+	if n := half.latest(); n != 6 {
+		t.Errorf("the half-closed client was told %d last, want 6", n)
+	}
 	closer.close()
 	w.waitLatest(t, 4, waitLong)
 	resetter.reset()
