@@ -365,10 +365,13 @@ func (h *Hub) runBroadcaster() {
 			return
 		case <-beats:
 			// Everyone gets the beat, whatever else is on its way: it is
-			// what finds a vanished client.
+			// what finds a vanished client. (A subscriber that has an
+			// event for everyone right behind it writes that instead, see
+			// beatFollowed: the event finds a vanished client as well.)
 			if !h.dropLagging(&b) {
 				return
 			}
+			h.beatAt.Store(h.published.Load() + 1) // the count publish gives it
 			h.publish(heartbeat)
 			continue
 		case <-h.dirty:
@@ -586,10 +589,23 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		}
 		return storeRetry
 	}
+	if len(changed) > 0 {
+		h.sharedAt.Store(h.published.Load())
+	}
 	clear(b.waiting)
 	b.waiting = b.waiting[:0]
 	return again
 }
+
+// beatFollowed reports whether an event for everyone streaming has been
+// published since the latest heartbeat. A subscriber about to write a
+// heartbeat then has that event right behind it in its r3labs channel,
+// and drops the beat: the event keeps the stream alive as well, a moment
+// later, and a heartbeat older than the latest has it behind too. At
+// 19,000 streams a heartbeat's fan-out takes as long as a count's; a
+// change that came while it went out waited behind it in every channel,
+// and made the slowest rounds of the load test's fan-out.
+func (h *Hub) beatFollowed() bool { return h.sharedAt.Load() > h.beatAt.Load() }
 
 // holds reports whether subscribers arrive in bulk (inBulk), at now, and
 // whether this cycle then holds the new counts back from those already

@@ -60,7 +60,13 @@ type Hub struct {
 	// still going on (settle).
 	moves atomic.Uint64
 	// shared is the first id of the latest event for everyone streaming.
-	shared      atomic.Uint64
+	shared atomic.Uint64
+	// beatAt is the publish count (published) of the latest heartbeat,
+	// stored before it is published, and sharedAt that of the latest
+	// event for everyone streaming, stored once it is: a heartbeat with
+	// such an event behind it is not written (beatFollowed).
+	beatAt      atomic.Uint64
+	sharedAt    atomic.Uint64
 	delivered   atomic.Int64
 	deliveredAt atomic.Int64
 	// request is what r3labs is handed for every subscriber, with the

@@ -354,9 +354,10 @@ func (s *subscriber) Write(p []byte) (int, error) {
 // it is sent: one older than the subscriber is dropped; newcomers' first
 // events (an odd first id) go only to a subscriber that has had nothing,
 // everything else only to one that has; a heartbeat before the first
-// event is dropped too, and so is anything once the client has gone
-// (clientLeft). Every event counts in at, sent or not: it has
-// left the subscriber's r3labs channel.
+// event is dropped too, and so is one with an event for everyone right
+// behind it, and anything once the client has gone (clientLeft). Every
+// event counts in at, sent or not: it has left the subscriber's r3labs
+// channel.
 func (s *subscriber) startEvent(p []byte) {
 	s.at.Add(1)
 	s.comment = len(p) > 0 && p[0] == ':'
@@ -368,6 +369,9 @@ func (s *subscriber) startEvent(p []byte) {
 	s.eventID = 0
 	id, ok := leadingID(p)
 	if !ok {
+		// A heartbeat with an event for everyone behind it is dropped:
+		// the event follows at once (Hub.beatFollowed).
+		s.skip = s.skip || (s.comment && s.hub.beatFollowed())
 		return
 	}
 	s.eventID = id
