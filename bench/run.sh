@@ -7,14 +7,14 @@
 #
 #   bench/run.sh [N ...]
 #
-# Environment: CHURN (default 2000), ROUNDS (default 5), PORT (default 18080;
+# Environment: CHURN (default 2000), ROUNDS (default 20), PORT (default 18080;
 # the floor listens on PORT+1), EXODUS_KEEP (default 1000), OUT (directory
 # for server logs, default /tmp/headcount-bench).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 churn=${CHURN:-2000}
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-20}
 port=${PORT:-18080}
 floor_port=$((port + 1))
 keep=${EXODUS_KEEP:-1000}
