@@ -13,6 +13,11 @@ type figures struct {
 	cpuPerEvent                   float64 // server CPU seconds per event sent in the fan-out
 	connect, agree                time.Duration
 	joinP50, joinP99, leaveP99    time.Duration
+	// joinRoundP99 and leaveRoundP99 are the median over the rounds of
+	// each round's own p99: a round is 1/rounds of the samples, so one
+	// slow round (a collection, the machine's hiccup) sets the p99 of them
+	// all, and this says whether it was one round or every one.
+	joinRoundP99, leaveRoundP99 time.Duration
 }
 
 // figuresOf reads the compared numbers out of r; ok is false when the
@@ -34,7 +39,20 @@ func figuresOf(r *result) (f figures, ok bool) {
 		return percentile(s, q)
 	}
 	f.joinP50, f.joinP99, f.leaveP99 = p(r.joinFromHeaders, 50), p(r.joinFromHeaders, 99), p(r.leave, 99)
+	f.joinRoundP99, f.leaveRoundP99 = roundP99(r.joinFromHeaders, r.o.streams), roundP99(r.leave, r.o.streams)
 	return f, true
+}
+
+// roundP99 is the median over rounds of each round's p99, for samples
+// that come n to a round, in round order.
+func roundP99(samples []time.Duration, n int) time.Duration {
+	var p99s []time.Duration
+	for i := 0; n > 0 && i+n <= len(samples); i += n {
+		round := slices.Clone(samples[i : i+n])
+		slices.Sort(round)
+		p99s = append(p99s, percentile(round, 99))
+	}
+	return median(p99s)
 }
 
 // writeRatios prints headcount's figures beside the floor's, measured in
@@ -68,6 +86,8 @@ func writeRatios(w io.Writer, floor, hc *result) {
 	dur("join → everyone, p50 (from the new stream's headers)", f.joinP50, h.joinP50)
 	dur("join → everyone, p99", f.joinP99, h.joinP99)
 	dur("leave → everyone, p99 (from the close)", f.leaveP99, h.leaveP99)
+	dur("join → everyone, p99 of each round (median of rounds)", f.joinRoundP99, h.joinRoundP99)
+	dur("leave → everyone, p99 of each round (median of rounds)", f.leaveRoundP99, h.leaveRoundP99)
 	dur("time to connect all N (first connect → last headers)", f.connect, h.connect)
 	dur("first connect → everyone shows N", f.agree, h.agree)
 	fmt.Fprintln(w)

@@ -59,6 +59,7 @@ func TestCompareWithTheFloor(t *testing.T) {
 		"### headcount against the floor, N = 40 (same invocation)",
 		"| RSS per subscriber | ",
 		"| server CPU per event sent (fan-out) | ",
+		"| leave → everyone, p99 of each round (median of rounds) | ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q:\n%s", want, out)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,29 @@ func TestPercentile(t *testing.T) {
 	}
 	if got := percentile([]time.Duration{7}, 99); got != 7 {
 		t.Errorf("p99 of one sample = %v", got)
+	}
+}
+
+// TestRoundP99 takes three rounds of 100 samples, the last one slow: it
+// sets the pooled p99, and the median of the rounds' p99s is the
+// middle round's.
+func TestRoundP99(t *testing.T) {
+	var ds []time.Duration
+	for _, base := range []time.Duration{10, 20, 900} {
+		for i := range 100 {
+			ds = append(ds, (base+time.Duration(i%10))*time.Millisecond)
+		}
+	}
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	if got := percentile(sorted, 99); got < 900*time.Millisecond {
+		t.Fatalf("pooled p99 = %v, want the slow round's", got)
+	}
+	if got, want := roundP99(ds, 100), 29*time.Millisecond; got != want {
+		t.Errorf("roundP99 = %v, want %v", got, want)
+	}
+	if got := roundP99(ds[:50], 100); got != 0 {
+		t.Errorf("roundP99 of less than a round = %v, want 0", got)
 	}
 }
 
