@@ -235,6 +235,12 @@ func (lt *loadTest) exodus(ctx context.Context, res *result) error {
 	// The closes share the machine with the server: on two cores the
 	// load generator's own part of the time is worth knowing.
 	res.exodusClosed = time.Since(start)
+	// The floor learns the count only now: its subscribers see it as soon
+	// as the load generator could have told anyone, the least any server
+	// could take here.
+	if err := lt.publish(ctx, keep); err != nil {
+		return err
+	}
 	for _, w := range leaving {
 		w.waitUntil(start.Add(closeWait))
 		lt.extra.add(w.snapshot())

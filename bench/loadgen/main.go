@@ -60,7 +60,9 @@ type options struct {
 	// exodusKeep is how many watchers stay when the rest leave at once.
 	exodusKeep int
 	// floorURL, when set, is a bench/floor server measured first, with the
-	// same phases but the churn and the exodus (it counts nothing itself).
+	// same phases but the churn (it counts nothing itself: the load
+	// generator publishes each count, the exodus's once its closes are
+	// done).
 	floorURL *url.URL
 	// floor says this run is against the floor: no sign-in, and the load
 	// generator publishes every count.
@@ -176,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var floor *result
 	if o.floorURL != nil {
 		fo := o
-		fo.url, fo.floor, fo.churn, fo.exodusKeep, fo.people = o.floorURL, true, 0, 0, 1
+		fo.url, fo.floor, fo.churn, fo.people = o.floorURL, true, 0, 1
 		res, err := measure(ctx, fo, stdout, stderr)
 		if err != nil {
 			return fmt.Errorf("the floor: %w", err)

@@ -18,6 +18,7 @@ type figures struct {
 	// slow round (a collection, the machine's hiccup) sets the p99 of them
 	// all, and this says whether it was one round or every one.
 	joinRoundP99, leaveRoundP99 time.Duration
+	exodusAgree, exodusClosed   time.Duration // zero without an exodus
 }
 
 // figuresOf reads the compared numbers out of r; ok is false when the
@@ -40,6 +41,9 @@ func figuresOf(r *result) (f figures, ok bool) {
 	}
 	f.joinP50, f.joinP99, f.leaveP99 = p(r.joinFromHeaders, 50), p(r.joinFromHeaders, 99), p(r.leave, 99)
 	f.joinRoundP99, f.leaveRoundP99 = roundP99(r.joinFromHeaders, r.o.streams), roundP99(r.leave, r.o.streams)
+	if r.exodusLeft > 0 {
+		f.exodusAgree, f.exodusClosed = r.exodusAgree, r.exodusClosed
+	}
 	return f, true
 }
 
@@ -90,6 +94,10 @@ func writeRatios(w io.Writer, floor, hc *result) {
 	dur("leave → everyone, p99 of each round (median of rounds)", f.leaveRoundP99, h.leaveRoundP99)
 	dur("time to connect all N (first connect → last headers)", f.connect, h.connect)
 	dur("first connect → everyone shows N", f.agree, h.agree)
+	if f.exodusAgree > 0 && h.exodusAgree > 0 {
+		dur(fmt.Sprintf("exodus: all but %d leave at once → the rest agree", hc.o.exodusKeep), f.exodusAgree, h.exodusAgree)
+		dur("exodus: of which the load generator's own closes", f.exodusClosed, h.exodusClosed)
+	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "The floor's join and leave run from the load generator's POST /publish, sent the moment the new stream's headers arrive (or the stream is closed): it counts nothing itself. Its events sent are its subscribers at each publish.")
+	fmt.Fprintln(w, "The floor's join and leave run from the load generator's POST /publish, sent the moment the new stream's headers arrive (or the stream is closed), and its exodus's count once the load generator has closed every leaving stream: it counts nothing itself. Its events sent are its subscribers at each publish.")
 }

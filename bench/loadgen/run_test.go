@@ -60,6 +60,7 @@ func TestCompareWithTheFloor(t *testing.T) {
 		"| RSS per subscriber | ",
 		"| server CPU per event sent (fan-out) | ",
 		"| leave → everyone, p99 of each round (median of rounds) | ",
+		"| exodus: all but 10 leave at once → the rest agree | ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q:\n%s", want, out)
