@@ -112,3 +112,24 @@ func TestTLSStreamsKeepTheirReader(t *testing.T) {
 		t.Error("the TLS stream's client left and it is still counted")
 	}
 }
+
+// TestHangupsWatchReusedDescriptors opens and closes streams one after
+// another, so that each new connection takes the descriptor number of the
+// one before it, which was never taken out of the epoll set by hand
+// (forget leaves that to the close): every new one is watched by the
+// hangups, not a reader of its own, and counted out when its client
+// leaves.
+func TestHangupsWatchReusedDescriptors(t *testing.T) {
+	s := newTestServer(t, Config{})
+	for i := range 20 {
+		c := mustDial(t, s.addr(), fmt.Sprintf("u%d", i), dialOptions{})
+		c.waitLatest(t, 1, waitLong)
+		if n := watched(s.hub); n != 1 {
+			t.Fatalf("stream %d: %d connections watched, want 1", i, n)
+		}
+		c.close()
+		if !eventually(waitLong, func() bool { return registered(s.hub) == 0 && watched(s.hub) == 0 }) {
+			t.Fatalf("stream %d: still counted after its client left", i)
+		}
+	}
+}
