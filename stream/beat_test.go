@@ -1,9 +1,6 @@
 package stream
 
 import (
-	"context"
-	"io"
-	"net"
 	"strings"
 	"testing"
 )
@@ -13,16 +10,8 @@ import (
 // goes out, one with such an event right behind it is dropped, and the
 // event goes out.
 func TestBeatBeforeAnEventIsDropped(t *testing.T) {
-	h := NewHub(Config{})
-	defer func() { _ = h.Close(context.Background()) }()
-	client, server := net.Pipe()
-	got := make(chan string)
-	go func() {
-		b, _ := io.ReadAll(client)
-		got <- string(b)
-	}()
-	s := &subscriber{hub: h, conn: server, started: true}
-	s.from.Store(0)
+	s, wireOf := pipeSubscriber(t)
+	h := s.hub
 	write := func(pieces ...string) {
 		t.Helper()
 		for _, p := range pieces {
@@ -44,8 +33,7 @@ func TestBeatBeforeAnEventIsDropped(t *testing.T) {
 	h.beatAt.Store(7)
 	write(": third beat\n", "\n") // after the event: an idle stream's beat
 
-	server.Close()
-	wire := <-got
+	wire := string(wireOf())
 	for _, want := range []string{"first beat", "data: 3", "third beat"} {
 		if !strings.Contains(wire, want) {
 			t.Errorf("the wire lacks %q:\n%q", want, wire)

@@ -15,16 +15,8 @@ import (
 // the wire carries them exactly, in valid chunks, and the subscriber's
 // buffer has not grown to the large piece's size.
 func TestLargePieceGoesStraightThrough(t *testing.T) {
-	h := NewHub(Config{})
-	defer func() { _ = h.Close(context.Background()) }()
-	client, server := net.Pipe()
-	got := make(chan []byte)
-	go func() {
-		b, _ := io.ReadAll(client)
-		got <- b
-	}()
-	s := &subscriber{hub: h, conn: server, started: true}
-	s.from.Store(0)
+	s, wireOf := pipeSubscriber(t)
+	h := s.hub
 	big := "data: " + strings.Repeat("u", 3*passThrough) + "\n"
 	var want strings.Builder
 	for _, ev := range [][]string{
@@ -49,8 +41,7 @@ func TestLargePieceGoesStraightThrough(t *testing.T) {
 	if c := cap(s.event); c >= passThrough {
 		t.Errorf("the subscriber's buffer holds %d bytes after the large piece, want less than %d", c, passThrough)
 	}
-	server.Close()
-	wire := <-got
+	wire := wireOf()
 	body, err := io.ReadAll(httputil.NewChunkedReader(bytes.NewReader(append(wire, "0\r\n\r\n"...))))
 	if err != nil {
 		t.Fatalf("the wire is not valid chunks: %v\n%q", err, wire)
@@ -60,5 +51,27 @@ func TestLargePieceGoesStraightThrough(t *testing.T) {
 	}
 	if n := h.stats.eventsSent.Load(); n != 4 {
 		t.Errorf("%d events counted as sent, want 4", n)
+	}
+}
+
+// pipeSubscriber is a subscriber of a hub of its own that has had its
+// first events, on a hijacked connection that is one end of a pipe:
+// r3labs' writes can be made on it by hand. wire closes the connection
+// and returns every byte written to it.
+func pipeSubscriber(t *testing.T) (s *subscriber, wire func() []byte) {
+	t.Helper()
+	h := NewHub(Config{})
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	client, server := net.Pipe()
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	s = &subscriber{hub: h, conn: server, started: true}
+	s.from.Store(0)
+	return s, func() []byte {
+		server.Close()
+		return <-got
 	}
 }
