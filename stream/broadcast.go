@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -560,17 +559,17 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 		ev = withNewcomers(cycleEvent(changed), first)
 	}
 	if len(changed) > 0 {
-		h.shared.Store(idOf(changed[0]))
-		h.measured.Store(idOf(changed[0]))
+		h.shared.Store(changed[0].id)
+		h.measured.Store(changed[0].id)
 	} else {
-		h.measured.Store(idOf(first[0]))
+		h.measured.Store(first[0].id)
 	}
 	h.delivered.Store(0)
 	h.deliverTo.Store(int64(local))
 	// Each newcomer's from is set before the event is out, or it could
 	// drop its own first events.
 	if len(first) > 0 {
-		id := idOf(first[0])
+		id := first[0].id
 		for _, sub := range b.waiting {
 			sub.from.Store(id)
 		}
@@ -676,12 +675,6 @@ func (b *broadcaster) nextID(kind int) uint64 {
 		b.seq++
 	}
 	return b.seq
-}
-
-// idOf is the id of an event's fields.
-func idOf(f eventFields) uint64 {
-	id, _ := strconv.ParseUint(f.id, 10, 64)
-	return id
 }
 
 // newcomersOnly reports whether an r3labs event whose first id is id is

@@ -26,7 +26,7 @@ const heartbeatComment = "heartbeat"
 // eventFields is what one event says, field by field of the SSE wire; an
 // empty field is left out. The id, name and retry go only with data.
 type eventFields struct {
-	id      string // "id:", greater than the last on the stream
+	id      uint64 // "id:", greater than the last on the stream
 	name    string // "event:", the event type
 	data    string // "data:"
 	comment string // ": ..."
@@ -43,7 +43,7 @@ func newEvent(f eventFields) *sse.Event {
 	}
 	ev := &sse.Event{Comment: []byte(f.comment)}
 	if f.data != "" {
-		ev.ID = []byte(f.id)
+		ev.ID = strconv.AppendUint(nil, f.id, 10)
 		ev.Event = []byte(f.name)
 		ev.Data = []byte(f.data)
 		ev.Retry = []byte(f.retry)
@@ -60,7 +60,7 @@ func countFields(version uint64, global int, retry time.Duration) eventFields {
 		hint = strconv.FormatInt(retry.Milliseconds(), 10)
 	}
 	return eventFields{
-		id:    strconv.FormatUint(version, 10),
+		id:    version,
 		name:  countEventName,
 		data:  strconv.Itoa(global),
 		retry: hint,
@@ -78,12 +78,12 @@ func stateFields(id uint64, partial bool) eventFields {
 	if partial {
 		data = "partial"
 	}
-	return eventFields{id: strconv.FormatUint(id, 10), name: stateEventName, data: data}
+	return eventFields{id: id, name: stateEventName, data: data}
 }
 
 // peopleFields tells a subscriber the number of people online.
 func peopleFields(id uint64, people int) eventFields {
-	return eventFields{id: strconv.FormatUint(id, 10), name: peopleEventName, data: strconv.Itoa(people)}
+	return eventFields{id: id, name: peopleEventName, data: strconv.Itoa(people)}
 }
 
 // userPayload is the data of a user event, as the contract spells it.
@@ -108,7 +108,7 @@ func userFields(id uint64, t transition, users, people int) eventFields {
 		UserCount:   users,
 		PeopleCount: people,
 	})
-	return eventFields{id: strconv.FormatUint(id, 10), name: userEventName, data: string(data)}
+	return eventFields{id: id, name: userEventName, data: string(data)}
 }
 
 // cycleEvent is one r3labs event that puts every event of parts on the
@@ -162,7 +162,7 @@ func withNewcomers(ev *sse.Event, parts []eventFields) *sse.Event {
 // each but the last ended.
 func appendIDData(b []byte, f eventFields) []byte {
 	b = append(b, "id: "...)
-	b = append(b, f.id...)
+	b = strconv.AppendUint(b, f.id, 10)
 	b = append(b, "\ndata: "...)
 	return append(b, f.data...)
 }

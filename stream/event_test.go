@@ -23,9 +23,9 @@ func TestEventsNeverEmpty(t *testing.T) {
 		"count -1":            newEvent(countFields(2, -1, time.Second)),
 		"count large":         newEvent(countFields(1<<62, 1<<40, 0)),
 		"empty by mistake":    newEvent(eventFields{}),
-		"only a name":         newEvent(eventFields{id: "7", name: countEventName, retry: "2000"}),
+		"only a name":         newEvent(eventFields{id: 7, name: countEventName, retry: "2000"}),
 		"comment, no data":    newEvent(eventFields{comment: "x"}),
-		"data, no comment":    newEvent(eventFields{id: "1", name: countEventName, data: "3"}),
+		"data, no comment":    newEvent(eventFields{id: 1, name: countEventName, data: "3"}),
 		"first count retried": newEvent(countFields(3, 5, 2*time.Second)),
 	}
 	for name, ev := range events {
