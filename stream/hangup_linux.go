@@ -86,7 +86,7 @@ func (w *hangups) watch(sub *subscriber) bool {
 		return false
 	}
 	w.subs[key] = sub
-	sub.hangupKey, sub.hangupRaw = key, raw
+	sub.hangupKey = key
 	return true
 }
 
@@ -113,8 +113,8 @@ func (w *hangups) stop() {
 	}
 	_, _ = unix.Write(w.wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	<-w.done
-	// Under mu: watch and forget use the descriptors under it, and find
-	// them stopped from now on.
+	// Under mu: watch uses the epoll descriptor under it, and finds it
+	// stopped from now on.
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stopped = true
@@ -153,11 +153,13 @@ func (w *hangups) run() {
 			w.mu.Lock()
 			sub := w.subs[key]
 			w.mu.Unlock()
-			switch {
-			case sub == nil:
-			case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 || !drain(sub.hangupRaw):
+			if sub == nil {
+				continue
+			}
+			switch raw := rawOf(sub.plain); {
+			case ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 || !drain(raw):
 				sub.clientLeft()
-			case !control(sub.hangupRaw, w.epfd, unix.EPOLL_CTL_MOD, key):
+			case !control(raw, w.epfd, unix.EPOLL_CTL_MOD, key):
 				// Closed meanwhile: its stream is ending already.
 			}
 		}
