@@ -1,8 +1,13 @@
 package stream
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestBeatBeforeAnEventIsDropped writes heartbeats, as r3labs does, on a
@@ -45,4 +50,119 @@ func TestBeatBeforeAnEventIsDropped(t *testing.T) {
 	if n := h.stats.eventsSent.Load(); n != 3 {
 		t.Errorf("%d events counted as sent, want 3", n)
 	}
+}
+
+// TestBeatQueuedBeforeAChangeIsDropped drives the broadcaster itself: a
+// subscriber held inside a write while a heartbeat and then a change are
+// published finds both in its channel once it goes on, and writes the
+// change without the beat in front of it; another, never held, gets the
+// beat as usual.
+func TestBeatQueuedBeforeAChangeIsDropped(t *testing.T) {
+	// Beats every 2 s: the steps between one and the change take far
+	// less, and the next beat comes long after the held one has gone on.
+	h := NewHub(Config{Heartbeat: 2 * time.Second})
+	defer h.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	var served sync.WaitGroup
+	defer func() {
+		cancel()
+		served.Wait()
+	}()
+	serve := func(id string) *gateWriter {
+		w := &gateWriter{header: http.Header{}}
+		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
+		served.Go(func() {
+			if err := h.Serve(w, r, testPerson(id)); err != nil {
+				t.Error(err)
+			}
+		})
+		return w
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		if !eventually(waitLong, cond) {
+			t.Fatalf("waiting for %s", what)
+		}
+	}
+
+	held := serve("held")
+	wait("the held stream's first count", func() bool { return held.has("data: 1\n") })
+	inside := held.holdNextFlush()
+	other := serve("other") // the change the held one stops inside
+	<-inside
+	wait("the other stream's first count", func() bool { return other.has("data: 2\n") })
+	wait("a heartbeat after it", func() bool { return other.hasAfter("data: 2\n", ": heartbeat") })
+	serve("third") // the change behind the beat
+	wait("the change", func() bool { return other.has("data: 3\n") })
+	if other.hasAfter("data: 3\n", ": heartbeat") {
+		t.Skip("a second beat came before the held stream went on: nothing to see")
+	}
+	held.release()
+	wait("the held stream's change", func() bool { return held.has("data: 3\n") })
+
+	if held.hasAfter("data: 2\n", ": heartbeat") {
+		t.Errorf("the held stream wrote the beat in front of the change:\n%q", held.text())
+	}
+}
+
+// gateWriter is a stream's writer that keeps what is written and can
+// hold its next flush until released.
+type gateWriter struct {
+	header http.Header
+
+	mu     sync.Mutex
+	buf    strings.Builder
+	hold   chan struct{} // the next Flush waits for it to be closed
+	inside chan struct{} // closed when that Flush has begun waiting
+	gate   chan struct{} // the hold being waited on, for release
+}
+
+func (w *gateWriter) Header() http.Header { return w.header }
+func (w *gateWriter) WriteHeader(int)     {}
+
+func (w *gateWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *gateWriter) Flush() {
+	w.mu.Lock()
+	hold, inside := w.hold, w.inside
+	w.hold = nil
+	w.mu.Unlock()
+	if hold != nil {
+		close(inside)
+		<-hold
+	}
+}
+
+// holdNextFlush makes the next Flush wait for release; the channel it
+// returns is closed once it does.
+func (w *gateWriter) holdNextFlush() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.hold, w.inside = make(chan struct{}), make(chan struct{})
+	w.gate = w.hold
+	return w.inside
+}
+
+func (w *gateWriter) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	close(w.gate)
+}
+
+func (w *gateWriter) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func (w *gateWriter) has(s string) bool { return strings.Contains(w.text(), s) }
+
+// hasAfter reports whether s was written after the first after.
+func (w *gateWriter) hasAfter(after, s string) bool {
+	_, rest, ok := strings.Cut(w.text(), after)
+	return ok && strings.Contains(rest, s)
 }

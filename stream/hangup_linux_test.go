@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -115,10 +117,10 @@ func TestTLSStreamsKeepTheirReader(t *testing.T) {
 
 // TestHangupsWatchReusedDescriptors opens and closes streams one after
 // another, so that each new connection takes the descriptor number of the
-// one before it, which was never taken out of the epoll set by hand
-// (forget leaves that to the close): every new one is watched by the
-// hangups, not a reader of its own, and counted out when its client
-// leaves.
+// one before it: every new one is watched by the hangups, not a reader of
+// its own, and counted out when its client leaves; and a closed
+// connection has left the epoll set without an EPOLL_CTL_DEL (forget
+// leaves that to the close), which holds the wake-up eventfd alone again.
 func TestHangupsWatchReusedDescriptors(t *testing.T) {
 	s := newTestServer(t, Config{})
 	for i := range 20 {
@@ -127,9 +129,32 @@ func TestHangupsWatchReusedDescriptors(t *testing.T) {
 		if n := watched(s.hub); n != 1 {
 			t.Fatalf("stream %d: %d connections watched, want 1", i, n)
 		}
+		if n := epollEntries(t, s.hub.hangups); n != 2 {
+			t.Fatalf("stream %d: the epoll set holds %d descriptors, want the eventfd and the stream's", i, n)
+		}
 		c.close()
 		if !eventually(waitLong, func() bool { return registered(s.hub) == 0 && watched(s.hub) == 0 }) {
 			t.Fatalf("stream %d: still counted after its client left", i)
 		}
+		if !eventually(waitLong, func() bool { return epollEntries(t, s.hub.hangups) == 1 }) {
+			t.Fatalf("stream %d: the epoll set holds %d descriptors after its close, want the eventfd alone", i, epollEntries(t, s.hub.hangups))
+		}
 	}
+}
+
+// epollEntries is how many descriptors w's epoll set holds, as the kernel
+// lists them in /proc/self/fdinfo.
+func epollEntries(t *testing.T, w *hangups) int {
+	t.Helper()
+	info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", w.epfd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.SplitSeq(string(info), "\n") {
+		if strings.HasPrefix(line, "tfd:") {
+			n++
+		}
+	}
+	return n
 }

@@ -54,6 +54,32 @@ func TestLargePieceGoesStraightThrough(t *testing.T) {
 	}
 }
 
+// TestNothingGoesToAGoneClient writes, as r3labs does, an event, then
+// marks the client gone (its hangup seen) and writes another event and a
+// heartbeat, as r3labs does until its relay loop takes the subscriber
+// out: only the first reaches the wire or counts as sent.
+func TestNothingGoesToAGoneClient(t *testing.T) {
+	s, wireOf := pipeSubscriber(t)
+	for _, piece := range []string{"id: 2\n", "data: 7\n", "event: user count\n", "\n"} {
+		_, _ = s.Write([]byte(piece))
+	}
+	s.Flush()
+	s.gone.Store(true)
+	for _, ev := range [][]string{{"id: 4\n", "data: 8\n", "event: user count\n", "\n"}, {": heartbeat\n", "\n"}} {
+		for _, piece := range ev {
+			_, _ = s.Write([]byte(piece))
+		}
+		s.Flush()
+	}
+	wire := string(wireOf())
+	if !strings.Contains(wire, "data: 7") || strings.Contains(wire, "data: 8") || strings.Contains(wire, "heartbeat") {
+		t.Errorf("the wire carried %q; want the first event alone", wire)
+	}
+	if n := s.hub.stats.eventsSent.Load(); n != 1 {
+		t.Errorf("%d events counted as sent, want 1", n)
+	}
+}
+
 // pipeSubscriber is a subscriber of a hub of its own that has had its
 // first events, on a hijacked connection that is one end of a pipe:
 // r3labs' writes can be made on it by hand. wire closes the connection
