@@ -73,6 +73,6 @@ func BenchmarkResponseHead(b *testing.B) {
 	b.ReportAllocs()
 	var head []byte
 	for b.Loop() {
-		head = appendHead(head[:0], http.StatusOK, h.Clone())
+		head = appendHead(head[:0], http.StatusOK, h)
 	}
 }
