@@ -17,26 +17,17 @@ import (
 func TestBeatBeforeAnEventIsDropped(t *testing.T) {
 	s, wireOf := pipeSubscriber(t)
 	h := s.hub
-	write := func(pieces ...string) {
-		t.Helper()
-		for _, p := range pieces {
-			if _, err := s.Write([]byte(p)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s.Flush()
-	}
 
 	// The broadcaster's order: a beat (publish count 5), then an event for
 	// everyone (6).
 	h.beatAt.Store(5)
 	h.sharedAt.Store(4)
-	write(": first beat\n", "\n") // nothing published after it yet
+	writeEvent(t, s, ": first beat\n", "\n") // nothing published after it yet
 	h.sharedAt.Store(6)
-	write(": second beat\n", "\n") // the event is behind it
-	write("id: 8\n", "data: 3\n", "event: user count\n", "\n")
+	writeEvent(t, s, ": second beat\n", "\n") // the event is behind it
+	writeEvent(t, s, "id: 8\n", "data: 3\n", "event: user count\n", "\n")
 	h.beatAt.Store(7)
-	write(": third beat\n", "\n") // after the event: an idle stream's beat
+	writeEvent(t, s, ": third beat\n", "\n") // after the event: an idle stream's beat
 
 	wire := string(wireOf())
 	for _, want := range []string{"first beat", "data: 3", "third beat"} {
@@ -69,7 +60,7 @@ func TestBeatQueuedBeforeAChangeIsDropped(t *testing.T) {
 		served.Wait()
 	}()
 	serve := func(id string) *gateWriter {
-		w := &gateWriter{header: http.Header{}}
+		w := &gateWriter{memWriter: newMemWriter()}
 		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
 		served.Go(func() {
 			if err := h.Serve(w, r, testPerson(id)); err != nil {
@@ -101,68 +92,52 @@ func TestBeatQueuedBeforeAChangeIsDropped(t *testing.T) {
 	wait("the held stream's change", func() bool { return held.has("data: 3\n") })
 
 	if held.hasAfter("data: 2\n", ": heartbeat") {
-		t.Errorf("the held stream wrote the beat in front of the change:\n%q", held.text())
+		t.Errorf("the held stream wrote the beat in front of the change:\n%q", held.String())
 	}
 }
 
-// gateWriter is a stream's writer that keeps what is written and can
-// hold its next flush until released.
+// gateWriter is a memWriter that can hold its next flush until released.
 type gateWriter struct {
-	header http.Header
+	*memWriter
 
-	mu     sync.Mutex
-	buf    strings.Builder
+	gmu    sync.Mutex
 	hold   chan struct{} // the next Flush waits for it to be closed
 	inside chan struct{} // closed when that Flush has begun waiting
 	gate   chan struct{} // the hold being waited on, for release
 }
 
-func (w *gateWriter) Header() http.Header { return w.header }
-func (w *gateWriter) WriteHeader(int)     {}
-
-func (w *gateWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
 func (w *gateWriter) Flush() {
-	w.mu.Lock()
+	w.gmu.Lock()
 	hold, inside := w.hold, w.inside
 	w.hold = nil
-	w.mu.Unlock()
+	w.gmu.Unlock()
 	if hold != nil {
 		close(inside)
 		<-hold
 	}
+	w.memWriter.Flush()
 }
 
 // holdNextFlush makes the next Flush wait for release; the channel it
 // returns is closed once it does.
 func (w *gateWriter) holdNextFlush() <-chan struct{} {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.gmu.Lock()
+	defer w.gmu.Unlock()
 	w.hold, w.inside = make(chan struct{}), make(chan struct{})
 	w.gate = w.hold
 	return w.inside
 }
 
 func (w *gateWriter) release() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.gmu.Lock()
+	defer w.gmu.Unlock()
 	close(w.gate)
 }
 
-func (w *gateWriter) text() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-func (w *gateWriter) has(s string) bool { return strings.Contains(w.text(), s) }
+func (w *gateWriter) has(s string) bool { return strings.Contains(w.String(), s) }
 
 // hasAfter reports whether s was written after the first after.
 func (w *gateWriter) hasAfter(after, s string) bool {
-	_, rest, ok := strings.Cut(w.text(), after)
+	_, rest, ok := strings.Cut(w.String(), after)
 	return ok && strings.Contains(rest, s)
 }

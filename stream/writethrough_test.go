@@ -27,13 +27,8 @@ func TestLargePieceGoesStraightThrough(t *testing.T) {
 		{"id: 6\n", big},
 		{"id: 8\n", "data: 8\n", "\n"},
 	} {
-		for _, piece := range ev {
-			if _, err := s.Write([]byte(piece)); err != nil {
-				t.Fatal(err)
-			}
-			want.WriteString(piece)
-		}
-		s.Flush()
+		writeEvent(t, s, ev...)
+		want.WriteString(strings.Join(ev, ""))
 	}
 	if s.failed {
 		t.Fatal("a write failed")
@@ -60,17 +55,10 @@ func TestLargePieceGoesStraightThrough(t *testing.T) {
 // out: only the first reaches the wire or counts as sent.
 func TestNothingGoesToAGoneClient(t *testing.T) {
 	s, wireOf := pipeSubscriber(t)
-	for _, piece := range []string{"id: 2\n", "data: 7\n", "event: user count\n", "\n"} {
-		_, _ = s.Write([]byte(piece))
-	}
-	s.Flush()
+	writeEvent(t, s, "id: 2\n", "data: 7\n", "event: user count\n", "\n")
 	s.gone.Store(true)
-	for _, ev := range [][]string{{"id: 4\n", "data: 8\n", "event: user count\n", "\n"}, {": heartbeat\n", "\n"}} {
-		for _, piece := range ev {
-			_, _ = s.Write([]byte(piece))
-		}
-		s.Flush()
-	}
+	writeEvent(t, s, "id: 4\n", "data: 8\n", "event: user count\n", "\n")
+	writeEvent(t, s, ": heartbeat\n", "\n")
 	wire := string(wireOf())
 	if !strings.Contains(wire, "data: 7") || strings.Contains(wire, "data: 8") || strings.Contains(wire, "heartbeat") {
 		t.Errorf("the wire carried %q; want the first event alone", wire)
@@ -100,4 +88,15 @@ func pipeSubscriber(t *testing.T) (s *subscriber, wire func() []byte) {
 		server.Close()
 		return <-got
 	}
+}
+
+// writeEvent writes an event's pieces and flushes it, as r3labs does.
+func writeEvent(t *testing.T, s *subscriber, pieces ...string) {
+	t.Helper()
+	for _, p := range pieces {
+		if _, err := s.Write([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Flush()
 }
