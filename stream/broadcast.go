@@ -102,6 +102,11 @@ const (
 	// paceFrom is the least broadcast worth pacing: below it a fan-out
 	// costs next to nothing.
 	paceFrom = 1000
+	// departureWait is how long a lone leave whose client hung up waits
+	// for another hangup: one client closing its streams one after
+	// another (a load generator, a proxy restarting) closes one in tens of
+	// microseconds here.
+	departureWait = time.Millisecond
 	// paceMoves is the least number of joins and leaves since the last
 	// cycle that makes a burst worth pacing.
 	paceMoves = 2
@@ -129,11 +134,16 @@ type broadcaster struct {
 	bulk    bool
 	// bulkAt is when a cycle last found burstNewcomers arriving.
 	bulkAt time.Time
+	// leavingAt is when the cycles began to find burstNewcomers leaving
+	// (Hub.departing), zero while they do not.
+	leavingAt time.Time
 	// moves is Hub.moves as the latest cycle read it; remote is set when a
 	// Counter change (another instance's streams) is pending: pace treats
 	// it as a burst, since its size is unknown here.
 	moves  uint64
 	remote bool
+	// hungUp is Hub.hungUp as the latest cycle read it.
+	hungUp uint64
 	// toldAt is when an event for everyone streaming last went out.
 	toldAt time.Time
 	// checkAt is the least publish count at which a subscriber could be
@@ -240,6 +250,13 @@ func (h *Hub) dropLagging(b *broadcaster) bool {
 // as over once no flush has come for deliveryIdle. It reports false if
 // the hub stopped meanwhile.
 //
+// Streams whose clients have hung up and that are not yet counted out
+// (Hub.departing) count as changes to come too, and while there are any
+// the cycle waits for them (settle, at most maxPace): in a mass departure
+// a count told on the way down goes mostly to streams about to leave. A
+// leave whose client hung up is lone only if no other hangup follows
+// within departureWait: the first close of a mass departure comes alone.
+//
 // Streams admitted and not yet registered count as changes to come: a
 // join with hundreds more waiting for r3labs' relay loop to take them in
 // is no lone change. Unpaced, each such join's broadcast kept the relay
@@ -268,10 +285,26 @@ func (h *Hub) pace(b *broadcaster) bool {
 			return false
 		}
 	}
-	if !b.remote && h.moves.Load()-b.moves+uint64(h.arriving()) < paceMoves {
+	departing := h.departing.Load()
+	lone := !b.remote && h.moves.Load()-b.moves+uint64(h.arriving())+uint64(departing) < paceMoves
+	if lone && h.hungUp.Load() != b.hungUp {
+		// A client hung up. The first of a mass departure looks like a
+		// lone leave until the next hangup comes, a moment later.
+		if !h.sleep(departureWait) {
+			return false
+		}
+		departing = h.departing.Load()
+		lone = h.moves.Load()-b.moves+uint64(h.arriving())+uint64(departing) < paceMoves
+	}
+	if lone {
 		return true // a lone change, and still one
 	}
 	end := time.Unix(0, h.deliveredAt.Load())
+	if departing > 0 {
+		// Clients are hanging up: whatever went out now would go mostly
+		// to streams about to leave (a mass departure). It waits for them.
+		return h.settle(maxPace, b.remote)
+	}
 	if time.Since(end) >= quietGap {
 		// The first change after a quiet time goes out at once.
 		return true
@@ -308,7 +341,7 @@ func (h *Hub) settle(d time.Duration, remote bool) bool {
 		if !h.sleep(min(left, deliveryCheck)) {
 			return false
 		}
-		if n := h.moves.Load(); n != moves || h.arriving() > 0 {
+		if n := h.moves.Load(); n != moves || h.arriving() > 0 || h.departing.Load() > 0 {
 			moves, movedAt = n, time.Now()
 		} else if !remote && time.Since(movedAt) >= settleGap {
 			return true
@@ -420,7 +453,8 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	h.mu.Lock()
 	local := h.registered
 	arriving := len(h.subs) - local // waiting to be registered (Hub.arriving)
-	b.moves, b.remote = h.moves.Load(), false
+	departing := int(h.departing.Load())
+	b.moves, b.hungUp, b.remote = h.moves.Load(), h.hungUp.Load(), false
 	// Newcomers are in local: this cycle's counts are their first events.
 	// Those who register after this point are not, and drop them.
 	b.waiting = append(b.waiting, h.newcomers...)
@@ -497,7 +531,7 @@ func (h *Hub) cycle(ctx context.Context, b *broadcaster) time.Duration {
 	// few told to everyone, the next cycle would take in a few again (a
 	// 19,000 ramp spent seconds at 1-5 newcomers a cycle, each cycle a
 	// fan-out to 15,500, with 200 streams waiting).
-	bulk, hold := b.holds(newcomers, arriving, len(pc.transitions), partial, time.Now())
+	bulk, hold := b.holds(newcomers, arriving, departing, len(pc.transitions), partial, time.Now())
 	if hold && (global != b.global || pc.people != b.people) && (again == 0 || settleGap < again) {
 		again = settleGap
 	}
@@ -609,11 +643,22 @@ func (h *Hub) beatFollowed() bool { return h.sharedAt.Load() > h.beatAt.Load() }
 // holds reports whether subscribers arrive in bulk (inBulk), at now, and
 // whether this cycle then holds the new counts back from those already
 // streaming: it announces nobody (transitions is how many people came or
-// went), the counts' state stays as told, and everyone was told less than
-// burstTell ago.
-func (b *broadcaster) holds(newcomers, arriving, transitions int, partial bool, now time.Time) (bulk, hold bool) {
+// went), the counts' state stays as told, and either subscribers arrive
+// in bulk and everyone was told less than burstTell ago, or at least
+// burstNewcomers are leaving (departing: their clients have hung up) and
+// have been for less than burstTell. Told during a mass departure, a
+// count goes mostly to streams about to leave, and is stale by the time
+// it is written.
+func (b *broadcaster) holds(newcomers, arriving, departing, transitions int, partial bool, now time.Time) (bulk, hold bool) {
 	bulk = b.inBulk(newcomers, arriving, now)
-	return bulk, b.started && bulk && transitions == 0 && partial == b.partial && now.Sub(b.toldAt) < burstTell
+	switch {
+	case departing < burstNewcomers:
+		b.leavingAt = time.Time{}
+	case b.leavingAt.IsZero():
+		b.leavingAt = now
+	}
+	leaving := !b.leavingAt.IsZero() && now.Sub(b.leavingAt) < burstTell
+	return bulk, b.started && (bulk && now.Sub(b.toldAt) < burstTell || leaving) && transitions == 0 && partial == b.partial
 }
 
 // remember records what a cycle about to publish tells everyone

@@ -59,6 +59,13 @@ type Hub struct {
 	// streams waiting to be registered (arriving), whether a burst is
 	// still going on (settle).
 	moves atomic.Uint64
+	// departing counts the streams whose clients have hung up and that
+	// are not yet counted out (subscriber.clientLeft to Hub.leave): leaves
+	// on their way, as arriving counts joins. A mass departure's first
+	// leave is no lone change while they are (pace).
+	departing atomic.Int64
+	// hungUp counts the streams whose clients have hung up, ever.
+	hungUp atomic.Uint64
 	// shared is the first id of the latest event for everyone streaming.
 	shared atomic.Uint64
 	// beatAt is the publish count (published) of the latest heartbeat,
@@ -277,6 +284,9 @@ func (h *Hub) leave(sub *subscriber) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !sub.gone.CompareAndSwap(false, true) {
+		h.departing.Add(-1) // its hangup was counted (clientLeft)
+	}
 	delete(h.subs, sub)
 	if n := h.perUser[sub.person.ID] - 1; n > 0 {
 		h.perUser[sub.person.ID] = n

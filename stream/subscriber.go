@@ -101,7 +101,9 @@ type subscriber struct {
 	// ending is set by end: from then on every deadline is in the past.
 	ending atomic.Bool
 	// gone is set when the client has closed its side of a hijacked
-	// connection, or it failed (clientLeft).
+	// connection, or it failed (clientLeft), and at the latest when the
+	// stream is counted out (Hub.leave): whichever sets it first decides
+	// whether the stream was one of Hub.departing.
 	gone atomic.Bool
 
 	// The rest belongs to the goroutine serving the stream.
@@ -183,7 +185,10 @@ func (s *subscriber) readConn() {
 // it (or half-closed it: the two look the same from here) or whose
 // network failed.
 func (s *subscriber) clientLeft() {
-	s.gone.Store(true)
+	if s.gone.CompareAndSwap(false, true) {
+		s.hub.departing.Add(1) // until Hub.leave counts it out
+		s.hub.hungUp.Add(1)
+	}
 	s.cancel()
 }
 
