@@ -643,12 +643,12 @@ func (h *Hub) beatFollowed() bool { return h.sharedAt.Load() > h.beatAt.Load() }
 // holds reports whether subscribers arrive in bulk (inBulk), at now, and
 // whether this cycle then holds the new counts back from those already
 // streaming: it announces nobody (transitions is how many people came or
-// went), the counts' state stays as told, and either subscribers arrive
-// in bulk and everyone was told less than burstTell ago, or at least
-// burstNewcomers are leaving (departing: their clients have hung up) and
-// have been for less than burstTell. Told during a mass departure, a
-// count goes mostly to streams about to leave, and is stale by the time
-// it is written.
+// went), the counts' state stays as told, and everyone was told less
+// than burstTell ago, while subscribers arrive in bulk or at least
+// burstNewcomers are leaving (departing: their clients have hung up). A
+// mass departure counts from its first such cycle, not from the last
+// telling, which may be long past: told during it, a count goes mostly
+// to streams about to leave, and is stale by the time it is written.
 func (b *broadcaster) holds(newcomers, arriving, departing, transitions int, partial bool, now time.Time) (bulk, hold bool) {
 	bulk = b.inBulk(newcomers, arriving, now)
 	switch {
@@ -657,8 +657,12 @@ func (b *broadcaster) holds(newcomers, arriving, departing, transitions int, par
 	case b.leavingAt.IsZero():
 		b.leavingAt = now
 	}
-	leaving := !b.leavingAt.IsZero() && now.Sub(b.leavingAt) < burstTell
-	return bulk, b.started && (bulk && now.Sub(b.toldAt) < burstTell || leaving) && transitions == 0 && partial == b.partial
+	told := b.toldAt
+	if b.leavingAt.After(told) {
+		told = b.leavingAt
+	}
+	return bulk, b.started && (bulk || departing >= burstNewcomers) && now.Sub(told) < burstTell &&
+		transitions == 0 && partial == b.partial
 }
 
 // remember records what a cycle about to publish tells everyone

@@ -84,30 +84,38 @@ func massDeparture(t *testing.T, stay, leave int) (told int, first, gap time.Dur
 }
 
 // TestHoldsWhileLeavingInBulk: a cycle holds the counts back from those
-// streaming while at least burstNewcomers are on their way out, for at
-// most burstTell from the first such cycle; fewer on their way end the
-// hold, and a later departure may hold again.
+// streaming while at least burstNewcomers are on their way out, telling
+// them at most every burstTell from the first such cycle on (the last
+// telling before the departure may be long past); fewer on their way
+// end the hold, and a later departure holds again.
 func TestHoldsWhileLeavingInBulk(t *testing.T) {
 	start := time.Now()
 	b := broadcaster{started: true, toldAt: start.Add(-time.Hour)}
 	steps := []struct {
 		departing int
 		after     time.Duration
+		tell      bool // the cycle told everyone (not held)
 		want      bool
 	}{
 		{departing: burstNewcomers - 1, want: false},
 		{departing: burstNewcomers, after: time.Millisecond, want: true},
 		{departing: 5 * burstNewcomers, after: burstTell / 2, want: true},
-		{departing: burstNewcomers, after: burstTell + time.Millisecond, want: false},
-		{departing: 0, after: burstTell + 2*time.Millisecond, want: false},
-		{departing: burstNewcomers, after: burstTell + 3*time.Millisecond, want: true},
+		{departing: burstNewcomers, after: burstTell + time.Millisecond, tell: true, want: false},
+		{departing: burstNewcomers, after: burstTell + 2*time.Millisecond, want: true},
+		{departing: 0, after: burstTell + 3*time.Millisecond, want: false},
+		{departing: burstNewcomers, after: burstTell + 4*time.Millisecond, want: true},
 	}
 	for i, s := range steps {
-		if _, got := b.holds(0, 0, s.departing, 0, false, start.Add(s.after)); got != s.want {
+		now := start.Add(s.after)
+		_, got := b.holds(0, 0, s.departing, 0, false, now)
+		if got != s.want {
 			t.Errorf("step %d: %d on their way, %v in: holds %v, want %v", i, s.departing, s.after, got, s.want)
 		}
+		if s.tell {
+			b.toldAt = now
+		}
 	}
-	if _, hold := b.holds(0, 0, burstNewcomers, 1, false, start.Add(burstTell+4*time.Millisecond)); hold {
+	if _, hold := b.holds(0, 0, burstNewcomers, 1, false, start.Add(burstTell+5*time.Millisecond)); hold {
 		t.Error("a cycle that announces someone holds the counts back")
 	}
 }
