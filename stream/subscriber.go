@@ -185,9 +185,13 @@ func (s *subscriber) readConn() {
 // it (or half-closed it: the two look the same from here) or whose
 // network failed.
 func (s *subscriber) clientLeft() {
+	// Counted before gone is set, so Hub.leave, which takes it back once
+	// gone is set, never takes it back first.
+	s.hub.departing.Add(1)
 	if s.gone.CompareAndSwap(false, true) {
-		s.hub.departing.Add(1) // until Hub.leave counts it out
 		s.hub.hungUp.Add(1)
+	} else {
+		s.hub.departing.Add(-1) // it had left, or been counted, already
 	}
 	s.cancel()
 }
