@@ -1,9 +1,6 @@
 package stream
 
 import (
-	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -51,22 +48,11 @@ func TestBeatBeforeAnEventIsDropped(t *testing.T) {
 func TestBeatQueuedBeforeAChangeIsDropped(t *testing.T) {
 	// Beats every 2 s: the steps between one and the change take far
 	// less, and the next beat comes long after the held one has gone on.
-	h := NewHub(Config{Heartbeat: 2 * time.Second})
-	defer h.Close(context.Background())
-	ctx, cancel := context.WithCancel(context.Background())
-	var served sync.WaitGroup
-	defer func() {
-		cancel()
-		served.Wait()
-	}()
+	h := newServedHub(Config{Heartbeat: 2 * time.Second})
+	defer h.stop()
 	serve := func(id string) *gateWriter {
 		w := &gateWriter{memWriter: newMemWriter()}
-		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-		served.Go(func() {
-			if err := h.Serve(w, r, testPerson(id)); err != nil {
-				t.Error(err)
-			}
-		})
+		h.serve(h.ctx, t, w, testPerson(id))
 		return w
 	}
 	wait := func(what string, cond func() bool) {

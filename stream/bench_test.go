@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,12 +56,7 @@ func benchmarkBroadcast(b *testing.B, n int) {
 	// Each subscriber flushes its response head, then one event per count.
 	for i := range n {
 		w := &benchWriter{header: http.Header{}, onFlush: onFlush}
-		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-		served.Go(func() {
-			if err := h.Serve(w, r, testPerson(fmt.Sprintf("user%d", i))); err != nil {
-				b.Error(err)
-			}
-		})
+		serveIn(ctx, b, &served, h, w, testPerson(fmt.Sprintf("user%d", i)))
 	}
 	// Heads plus at least one count event each; the count settles at n.
 	deadline := time.Now().Add(time.Minute)
@@ -203,12 +197,7 @@ func joinGroup(b *testing.B, h *Hub, n int) *group {
 	for i := range n {
 		w := &countWriter{benchWriter: benchWriter{header: http.Header{}, onFlush: func() {}}}
 		g.writers = append(g.writers, w)
-		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-		g.served.Go(func() {
-			if err := h.Serve(w, r, testPerson(fmt.Sprintf("user%d", i))); err != nil {
-				b.Error(err)
-			}
-		})
+		serveIn(ctx, b, &g.served, h, w, testPerson(fmt.Sprintf("user%d", i)))
 	}
 	return g
 }
@@ -219,12 +208,7 @@ func joinPerson(b *testing.B, h *Hub, id string) *group {
 	g := &group{cancel: cancel}
 	w := &countWriter{benchWriter: benchWriter{header: http.Header{}, onFlush: func() {}}}
 	g.writers = append(g.writers, w)
-	r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-	g.served.Go(func() {
-		if err := h.Serve(w, r, testPerson(id)); err != nil {
-			b.Error(err)
-		}
-	})
+	serveIn(ctx, b, &g.served, h, w, testPerson(id))
 	return g
 }
 
@@ -336,12 +320,7 @@ func BenchmarkPresenceFanOut(b *testing.B) {
 			for i := range n {
 				w := &countWriter{benchWriter: benchWriter{header: http.Header{}, onFlush: func() {}}}
 				writers[i] = w
-				r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-				served.Go(func() {
-					if err := h.Serve(w, r, testPerson(fmt.Sprintf("user%d", i%people))); err != nil {
-						b.Error(err)
-					}
-				})
+				serveIn(ctx, b, &served, h, w, testPerson(fmt.Sprintf("user%d", i%people)))
 			}
 			waitShowing(b, writers, n)
 			if h.People() != people {

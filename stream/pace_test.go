@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -49,14 +48,8 @@ func TestLoneChangesWaitForTheFanOut(t *testing.T) {
 func lonesDuringFanOut(t *testing.T) (during, after uint64, stall time.Duration) {
 	t.Helper()
 	const n, leavers = paceFrom + 50, 3
-	h := NewHub(Config{})
-	defer h.Close(context.Background())
-	ctx, cancel := context.WithCancel(context.Background())
-	var served sync.WaitGroup
-	defer func() {
-		cancel()
-		served.Wait()
-	}()
+	h := newServedHub(Config{})
+	defer h.stop()
 
 	// The i-th subscriber's flush of the late join's count waits i times
 	// 400 µs: that fan-out lasts 420 ms, each subscriber moving its
@@ -74,20 +67,15 @@ func lonesDuringFanOut(t *testing.T) (during, after uint64, stall time.Duration)
 			flushed = append(flushed, time.Now())
 			mu.Unlock()
 		}
-		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-		served.Go(func() {
-			if err := h.Serve(w, r, testPerson(id)); err != nil {
-				t.Error(err)
-			}
-		})
+		h.serve(ctx, t, w, testPerson(id))
 	}
 	for i := range n {
-		serve(ctx, fmt.Sprintf("user%d", i), time.Duration(i)*400*time.Microsecond)
+		serve(h.ctx, fmt.Sprintf("user%d", i), time.Duration(i)*400*time.Microsecond)
 	}
 	leave := make([]context.CancelFunc, leavers)
 	for i := range leave {
 		var lctx context.Context
-		lctx, leave[i] = context.WithCancel(ctx)
+		lctx, leave[i] = context.WithCancel(h.ctx)
 		serve(lctx, "user0", 0) // a second tab: no one goes offline
 	}
 	if !eventually(waitLong, func() bool { return h.Count() == n+leavers }) {
@@ -97,7 +85,7 @@ func lonesDuringFanOut(t *testing.T) (during, after uint64, stall time.Duration)
 	// One more join starts the slow fan-out; the leaves come while it is
 	// being written, 30 ms apart (more than the coalescing gap, so each
 	// would be a cycle of its own).
-	serve(ctx, "late", 0)
+	serve(h.ctx, "late", 0)
 	if !eventually(waitLong, func() bool { return h.delivered.Load() > 0 && h.Count() == n+leavers+1 }) {
 		t.Fatal("the late join's fan-out never started")
 	}

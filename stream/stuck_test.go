@@ -300,12 +300,7 @@ func TestBurstOutrunningWritersDropsNobody(t *testing.T) {
 	var served sync.WaitGroup
 	for i := range n {
 		w := &benchWriter{header: http.Header{}, onFlush: func() {}}
-		r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/events", nil)
-		served.Go(func() {
-			if err := h.Serve(w, r, testPerson(fmt.Sprintf("user%d", i))); err != nil {
-				t.Error(err)
-			}
-		})
+		serveIn(ctx, t, &served, h, w, testPerson(fmt.Sprintf("user%d", i)))
 	}
 	settled := eventually(waitLong, func() bool { return h.Count() == n })
 	st := h.Stats()
