@@ -251,8 +251,9 @@ func (h *Hub) dropLagging(b *broadcaster) bool {
 // the hub stopped meanwhile.
 //
 // Streams whose clients have hung up and that are not yet counted out
-// (Hub.departing) count as changes to come too, and while there are any
-// the cycle waits for them (settle, at most maxPace): in a mass departure
+// (Hub.departing) count as changes to come too, and while there are any,
+// or more than one client has hung up since the latest cycle, the cycle
+// waits for them (settle, at most maxPace): in a mass departure
 // a count told on the way down goes mostly to streams about to leave. A
 // leave whose client hung up is lone only if no other hangup follows
 // within departureWait: the first close of a mass departure comes alone.
@@ -285,23 +286,22 @@ func (h *Hub) pace(b *broadcaster) bool {
 			return false
 		}
 	}
-	departing := h.departing.Load()
-	lone := !b.remote && h.moves.Load()-b.moves+uint64(h.arriving())+uint64(departing) < paceMoves
+	lone := !b.remote && h.changes(b) < paceMoves
 	if lone && h.hungUp.Load() != b.hungUp {
 		// A client hung up. The first of a mass departure looks like a
 		// lone leave until the next hangup comes, a moment later.
 		if !h.sleep(departureWait) {
 			return false
 		}
-		departing = h.departing.Load()
-		lone = h.moves.Load()-b.moves+uint64(h.arriving())+uint64(departing) < paceMoves
+		lone = h.changes(b) < paceMoves
 	}
 	if lone {
 		return true // a lone change, and still one
 	}
 	end := time.Unix(0, h.deliveredAt.Load())
-	if departing > 0 {
-		// Clients are hanging up: whatever went out now would go mostly
+	if h.departing.Load() > 0 || h.hungUp.Load()-b.hungUp >= paceMoves {
+		// Clients are hanging up (some on their way out, or more than one
+		// since the latest cycle): whatever went out now would go mostly
 		// to streams about to leave (a mass departure). It waits for them.
 		return h.settle(maxPace, b.remote)
 	}
@@ -320,6 +320,13 @@ func (h *Hub) pace(b *broadcaster) bool {
 		factor = burstPaceFactor
 	}
 	return h.settle(min(time.Until(end.Add((factor-1)*took)), maxPace), b.remote)
+}
+
+// changes is how many joins and leaves the next cycle takes in or has on
+// their way: those since the latest cycle, the streams waiting to be
+// registered, and those whose clients have hung up (Hub.departing).
+func (h *Hub) changes(b *broadcaster) uint64 {
+	return h.moves.Load() - b.moves + uint64(h.arriving()) + uint64(h.departing.Load())
 }
 
 // settle waits d, or less once no stream has joined or left here for

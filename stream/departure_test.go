@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -129,5 +130,59 @@ func TestHoldsWhileLeavingInBulk(t *testing.T) {
 	}
 	if _, hold := b.holds(0, 0, burstNewcomers, 1, false, start.Add(burstTell+5*time.Millisecond)); hold {
 		t.Error("a cycle that announces someone holds the counts back")
+	}
+}
+
+// TestALoneHangupWaitsForAnother: before a leave whose client hung up
+// goes out as a lone change, the pace waits departureWait for another
+// hangup; and while any stream is on its way out (Hub.departing), the
+// pace does not end (at most maxPace); nor, until settleGap has passed
+// without another, after two hangups since the latest cycle. The pace is called directly, on a
+// broadcaster whose last broadcast reached paceFrom streams long ago.
+func TestALoneHangupWaitsForAnother(t *testing.T) {
+	h := NewHub(Config{})
+	defer h.Close(context.Background())
+	b := broadcaster{reached: paceFrom, sentAt: time.Now().Add(-time.Hour)}
+
+	h.moves.Add(1) // one leave, whose client hung up
+	h.hungUp.Add(1)
+	start := time.Now()
+	if !h.pace(&b) {
+		t.Fatal("pace reports the hub stopped")
+	}
+	if took := time.Since(start); took < departureWait {
+		t.Errorf("a lone hangup went out after %v, want a wait of %v for another", took, departureWait)
+	}
+
+	h.departing.Add(1) // another is on its way
+	paced := make(chan struct{})
+	start = time.Now()
+	go func() {
+		defer close(paced)
+		h.pace(&b)
+	}()
+	check := time.After(maxPace / 4)
+	select {
+	case <-paced:
+		if took := time.Since(start); took < maxPace {
+			t.Errorf("the pace ended after %v with a stream on its way out, want it held until that stream has left (or maxPace)", took)
+		}
+	case <-check:
+	}
+	h.departing.Add(-1)
+	select {
+	case <-paced:
+	case <-time.After(waitLong):
+		t.Fatal("the pace did not end once no stream was on its way")
+	}
+
+	// Two hangups since the cycle, both counted out already: a departure
+	// too, told once it has been quiet for settleGap.
+	h.moves.Add(1)
+	h.hungUp.Add(1)
+	start = time.Now()
+	h.pace(&b)
+	if took := time.Since(start); took < settleGap {
+		t.Errorf("two hangups went out after %v, want them held until %v without another", took, settleGap)
 	}
 }

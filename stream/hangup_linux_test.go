@@ -85,6 +85,13 @@ func TestHangupsNoticeEveryWayOfLeaving(t *testing.T) {
 	if n := watched(s.hub); n != 3 {
 		t.Errorf("%d connections watched, want the 3 still open", n)
 	}
+	// Each hangup was counted on its way out, and back once counted out.
+	if got := s.hub.hungUp.Load(); got != 3 {
+		t.Errorf("%d hangups counted, want the 3 clients that left", got)
+	}
+	if n := s.hub.departing.Load(); n != 0 {
+		t.Errorf("%d streams still on their way out, want none", n)
+	}
 }
 
 // TestTLSStreamsKeepTheirReader serves a stream over HTTP/1.1 on TLS,
@@ -112,6 +119,9 @@ func TestTLSStreamsKeepTheirReader(t *testing.T) {
 	conn.Close()
 	if !eventually(waitLong, func() bool { return registered(s.hub) == 0 }) {
 		t.Error("the TLS stream's client left and it is still counted")
+	}
+	if got, n := s.hub.hungUp.Load(), s.hub.departing.Load(); got != 1 || n != 0 {
+		t.Errorf("%d hangups counted and %d streams on their way out, want 1 and none: the reader counts its client's hangup as the hangups do", got, n)
 	}
 }
 
