@@ -9,7 +9,11 @@
 #
 # Environment: CHURN (default 2000), ROUNDS (default 20), PORT (default 18080;
 # the floor listens on PORT+1), EXODUS_KEEP (default 1000), OUT (directory
-# for server logs, default /tmp/headcount-bench).
+# for server logs and reports, default /tmp/headcount-bench), PAIRS
+# (default 1): how many floor-then-headcount pairs to run for each N, each
+# on fresh servers. With more than one, each N ends with the median of the
+# pairs' ratios: on a shared 2-core machine one pair's ratio moves by 10%
+# or more from one run to the next.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,6 +23,7 @@ port=${PORT:-18080}
 floor_port=$((port + 1))
 keep=${EXODUS_KEEP:-1000}
 out=${OUT:-/tmp/headcount-bench}
+pairs=${PAIRS:-1}
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1000 10000)
 mkdir -p "$out"
@@ -49,22 +54,62 @@ echo "- source: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	"$(git status --porcelain 2>/dev/null | wc -l) uncommitted paths; sha256 of the non-test .go files:" \
 	"$(find . -name '*.go' ! -name '*_test.go' ! -path './e2e/node_modules/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)"
 
+# medianRatios prints, from the loadgen reports given, the median (and the
+# range) of each "headcount / floor" ratio over the pairs.
+medianRatios() {
+	awk -v pairs="$#" '
+		/^### headcount against the floor/ { in_table = 1; rows = 0; next }
+		in_table && /^$/ && rows > 0 { in_table = 0; next }
+		in_table && /\*\*[0-9.]+x\*\*/ {
+			n = split($0, cell, "|")
+			name = cell[2]; gsub(/^ +| +$/, "", name)
+			ratio = cell[n - 1]; gsub(/[^0-9.]/, "", ratio)
+			if (!(name in count)) order[++names] = name
+			values[name, ++count[name]] = ratio + 0
+			rows++
+		}
+		END {
+			print "| measure | median of the pairs | lowest | highest | each pair |"
+			print "| --- | ---: | ---: | ---: | --- |"
+			for (i = 1; i <= names; i++) {
+				name = order[i]; k = count[name]; list = ""
+				for (j = 1; j <= k; j++) { v[j] = values[name, j]; list = list (j > 1 ? ", " : "") sprintf("%.2fx", v[j]) }
+				for (a = 2; a <= k; a++) for (b = a; b > 1 && v[b - 1] > v[b]; b--) { t = v[b]; v[b] = v[b - 1]; v[b - 1] = t }
+				med = (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
+				printf "| %s | **%.2fx** | %.2fx | %.2fx | %s |\n", name, med, v[1], v[k], list
+			}
+		}' "$@"
+}
+
 for n in "${sizes[@]}"; do
-	FLOOR_ADDR=127.0.0.1:$floor_port "$out/floor" >"$out/floor-$n.log" 2>&1 &
-	floor=$!
-	# No instance limit: N = 19,000 is above the default (open-file limit - 1,024).
-	HEADCOUNT_ADDR=127.0.0.1:$port HEADCOUNT_MAX_STREAMS_PER_USER=0 HEADCOUNT_MAX_STREAMS=0 HEADCOUNT_HEARTBEAT=15s \
-		"$out/headcount" >"$out/server-$n.log" 2>&1 &
-	server=$!
-	waitUp "$floor_port"
-	waitUp "$port"
-	rc=0
-	"$out/loadgen" -floor-url "http://127.0.0.1:$floor_port" -url "http://127.0.0.1:$port" \
-		-streams "$n" -churn "$churn" -rounds "$rounds" -exodus-keep "$keep" \
-		-sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 -timeout 10m || rc=$?
-	echo
-	echo "load average after N=$n: $(cut -d' ' -f1-3 /proc/loadavg); loadgen exit status $rc"
-	kill -TERM "$server" "$floor"
-	wait "$server" || echo "server exit status $?"
-	wait "$floor" || echo "floor exit status $?"
+	reports=()
+	for pair in $(seq "$pairs"); do
+		[ "$pairs" -eq 1 ] || echo "## N = $n, pair $pair of $pairs"
+		report="$out/report-$n-$pair.md"
+		reports+=("$report")
+		FLOOR_ADDR=127.0.0.1:$floor_port "$out/floor" >"$out/floor-$n-$pair.log" 2>&1 &
+		floor=$!
+		# No instance limit: N = 19,000 is above the default (open-file limit - 1,024).
+		HEADCOUNT_ADDR=127.0.0.1:$port HEADCOUNT_MAX_STREAMS_PER_USER=0 HEADCOUNT_MAX_STREAMS=0 HEADCOUNT_HEARTBEAT=15s \
+			"$out/headcount" >"$out/server-$n-$pair.log" 2>&1 &
+		server=$!
+		waitUp "$floor_port"
+		waitUp "$port"
+		rc=0
+		"$out/loadgen" -floor-url "http://127.0.0.1:$floor_port" -url "http://127.0.0.1:$port" \
+			-streams "$n" -churn "$churn" -rounds "$rounds" -exodus-keep "$keep" \
+			-sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 -timeout 10m >"$report" || rc=$?
+		cat "$report"
+		echo
+		echo "load average after N=$n: $(cut -d' ' -f1-3 /proc/loadavg); loadgen exit status $rc"
+		kill -TERM "$server" "$floor"
+		wait "$server" || echo "server exit status $?"
+		wait "$floor" || echo "floor exit status $?"
+	done
+	if [ "$pairs" -gt 1 ]; then
+		echo
+		echo "### headcount against the floor, N = $n: median of $pairs pairs"
+		echo
+		medianRatios "${reports[@]}"
+	fi
 done
