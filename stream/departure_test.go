@@ -18,7 +18,7 @@ import (
 //
 // The closes come one after another from this goroutine, beside the
 // server's own. An attempt in which the machine held the first two more
-// than departureWait/2 apart, or two later ones settleGap/2 apart (the
+// than departureWait/2 apart, or two later ones departureGap/2 apart (the
 // departure had ended, as far as anyone can tell), says nothing and is
 // run again, up to three times; so does one whose first leave went out
 // alone and nothing else did before the final count (the machine kept
@@ -27,7 +27,7 @@ func TestMassDepartureIsToldOnce(t *testing.T) {
 	const stay, leave = 50, paceFrom
 	for attempt := 1; attempt <= 3; attempt++ {
 		counts, first, gap := massDeparture(t, stay, leave)
-		if first > departureWait/2 || gap > settleGap/2 {
+		if first > departureWait/2 || gap > departureGap/2 {
 			t.Logf("attempt %d: the first two closes came %v apart, two others %v; again", attempt, first, gap)
 			continue
 		}
@@ -136,7 +136,7 @@ func TestHoldsWhileLeavingInBulk(t *testing.T) {
 // TestALoneHangupWaitsForAnother: before a leave whose client hung up
 // goes out as a lone change, the pace waits departureWait for another
 // hangup; and while any stream is on its way out (Hub.departing), the
-// pace does not end (at most maxPace); nor, until settleGap has passed
+// pace does not end (at most maxPace); nor, until departureGap has passed
 // without another, after two hangups since the latest cycle. The pace is called directly, on a
 // broadcaster whose last broadcast reached paceFrom streams long ago.
 func TestALoneHangupWaitsForAnother(t *testing.T) {
@@ -177,12 +177,12 @@ func TestALoneHangupWaitsForAnother(t *testing.T) {
 	}
 
 	// Two hangups since the cycle, both counted out already: a departure
-	// too, told once it has been quiet for settleGap.
+	// too, told once it has been quiet for departureGap.
 	h.moves.Add(1)
 	h.hungUp.Add(1)
 	start = time.Now()
 	h.pace(&b)
-	if took := time.Since(start); took < settleGap {
-		t.Errorf("two hangups went out after %v, want them held until %v without another", took, settleGap)
+	if took := time.Since(start); took < departureGap {
+		t.Errorf("two hangups went out after %v, want them held until %v without another", took, departureGap)
 	}
 }
