@@ -54,33 +54,6 @@ echo "- source: commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	"$(git status --porcelain 2>/dev/null | wc -l) uncommitted paths; sha256 of the non-test .go files:" \
 	"$(find . -name '*.go' ! -name '*_test.go' ! -path './e2e/node_modules/*' | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)"
 
-# medianRatios prints, from the loadgen reports given, the median (and the
-# range) of each "headcount / floor" ratio over the pairs.
-medianRatios() {
-	awk -v pairs="$#" '
-		/^### headcount against the floor/ { in_table = 1; rows = 0; next }
-		in_table && /^$/ && rows > 0 { in_table = 0; next }
-		in_table && /\*\*[0-9.]+x\*\*/ {
-			n = split($0, cell, "|")
-			name = cell[2]; gsub(/^ +| +$/, "", name)
-			ratio = cell[n - 1]; gsub(/[^0-9.]/, "", ratio)
-			if (!(name in count)) order[++names] = name
-			values[name, ++count[name]] = ratio + 0
-			rows++
-		}
-		END {
-			print "| measure | median of the pairs | lowest | highest | each pair |"
-			print "| --- | ---: | ---: | ---: | --- |"
-			for (i = 1; i <= names; i++) {
-				name = order[i]; k = count[name]; list = ""
-				for (j = 1; j <= k; j++) { v[j] = values[name, j]; list = list (j > 1 ? ", " : "") sprintf("%.2fx", v[j]) }
-				for (a = 2; a <= k; a++) for (b = a; b > 1 && v[b - 1] > v[b]; b--) { t = v[b]; v[b] = v[b - 1]; v[b - 1] = t }
-				med = (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2
-				printf "| %s | **%.2fx** | %.2fx | %.2fx | %s |\n", name, med, v[1], v[k], list
-			}
-		}' "$@"
-}
-
 for n in "${sizes[@]}"; do
 	reports=()
 	for pair in $(seq "$pairs"); do
@@ -107,9 +80,6 @@ for n in "${sizes[@]}"; do
 		wait "$floor" || echo "floor exit status $?"
 	done
 	if [ "$pairs" -gt 1 ]; then
-		echo
-		echo "### headcount against the floor, N = $n: median of $pairs pairs"
-		echo
-		medianRatios "${reports[@]}"
+		"$out/loadgen" median "${reports[@]}"
 	fi
 done

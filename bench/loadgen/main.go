@@ -10,6 +10,9 @@
 // must be loopback addresses. Client connections are spread over several
 // source addresses, since one source address has only ~28,000 ephemeral
 // ports. See docs/benchmarks.md for how it is run and what it measured.
+//
+// "loadgen median REPORT..." reads the reports of several runs against the
+// floor (one N) and prints the median of each ratio (bench/run.sh, PAIRS).
 package main
 
 import (
@@ -159,6 +162,9 @@ func isLoopbackHost(host string) bool {
 // run parses args (args[0] is the program name), runs every phase against
 // the server and writes the result tables to stdout and progress to stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 1 && args[1] == "median" {
+		return runMedian(args[2:], stdout)
+	}
 	o, err := parseOptions(args[1:], stderr)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -64,6 +65,23 @@ func TestCompareWithTheFloor(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+
+	// The median of pairs reads this report's ratios, every row of them.
+	rs, err := readRatios(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.n != "40" || len(rs.names) < 12 {
+		t.Errorf("read N = %s and %d ratios %v from the report, want 40 and every row of the table:\n%s", rs.n, len(rs.names), rs.names, out)
+	}
+	var medians strings.Builder
+	writeMedians(&medians, []ratios{rs, rs, rs})
+	for _, name := range rs.names {
+		v := fmt.Sprintf("%.2fx", rs.values[name])
+		if want := fmt.Sprintf("| %s | **%s** | %s | %s | %s, %s, %s |", name, v, v, v, v, v, v); !strings.Contains(medians.String(), want) {
+			t.Errorf("the medians of three copies lack %q:\n%s", want, medians.String())
 		}
 	}
 }
