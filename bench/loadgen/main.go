@@ -70,6 +70,11 @@ type options struct {
 	// floor says this run is against the floor: no sign-in, and the load
 	// generator publishes every count.
 	floor bool
+	// floorLast measures the floor after headcount instead of before: the
+	// second run of a pair finds the machine as the first left it (the
+	// load generator's sockets in TIME_WAIT among others), so bench/run.sh
+	// takes turns.
+	floorLast bool
 }
 
 // parseOptions reads args (without the program name) into options.
@@ -98,6 +103,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.exodusKeep, "exodus-keep", 1000, "after the churn, all watchers but this many leave at once (0: no exodus)")
 	var rawFloor string
 	fs.StringVar(&rawFloor, "floor-url", "", "base URL of a bench/floor server to measure first, for ratios (loopback only)")
+	fs.BoolVar(&o.floorLast, "floor-last", false, "with -floor-url, measure the floor after headcount instead of before")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -181,17 +187,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	var floor *result
-	if o.floorURL != nil {
-		fo := o
-		fo.url, fo.floor, fo.churn, fo.people = o.floorURL, true, 0, 1
+	if o.floorURL == nil {
+		_, err := measure(ctx, o, stdout, stderr)
+		return err
+	}
+	fo := o
+	fo.url, fo.floor, fo.churn, fo.people = o.floorURL, true, 0, 1
+	measureFloor := func() (*result, error) {
 		res, err := measure(ctx, fo, stdout, stderr)
 		if err != nil {
-			return fmt.Errorf("the floor: %w", err)
+			return nil, fmt.Errorf("the floor: %w", err)
 		}
-		floor = res
+		return res, nil
 	}
-	res, err := measure(ctx, o, stdout, stderr)
+	var floor, res *result
+	if !o.floorLast {
+		if floor, err = measureFloor(); err != nil {
+			return err
+		}
+	}
+	res, err = measure(ctx, o, stdout, stderr)
+	if err == nil && o.floorLast {
+		floor, err = measureFloor()
+	}
 	if floor != nil && res != nil {
 		writeRatios(stdout, floor, res)
 	}

@@ -41,20 +41,7 @@ func TestRunWithPeople(t *testing.T) {
 // TestCompareWithTheFloor runs the floor first and then headcount in one
 // invocation, and prints the ratios.
 func TestCompareWithTheFloor(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- floor.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	out := testRun(t, []string{"-floor-url", "http://" + ln.Addr().String()})
+	out := testRun(t, []string{"-floor-url", startFloor(t)})
 	for _, want := range []string{
 		"### the floor (bench/floor): N = 40 streams, churn 0",
 		"### headcount against the floor, N = 40 (same invocation)",
@@ -84,6 +71,38 @@ func TestCompareWithTheFloor(t *testing.T) {
 			t.Errorf("the medians of three copies lack %q:\n%s", want, medians.String())
 		}
 	}
+}
+
+// TestFloorLast measures headcount first and the floor after it
+// (-floor-last), and still compares them.
+func TestFloorLast(t *testing.T) {
+	out := testRun(t, []string{"-floor-url", startFloor(t), "-floor-last"})
+	hc := strings.Index(out, "### headcount: N = 40 streams")
+	fl := strings.Index(out, "### the floor (bench/floor): N = 40 streams")
+	ratios := strings.Index(out, ratioHeading+"40 (same invocation)")
+	if hc < 0 || fl < hc || ratios < fl {
+		t.Errorf("want headcount's report, then the floor's, then the ratios; at %d, %d, %d:\n%s", hc, fl, ratios, out)
+	}
+}
+
+// startFloor serves bench/floor's server on a free loopback port until
+// the test ends and returns its URL.
+func startFloor(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- floor.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // testRun runs loadgen with a few streams and extra flags against a fresh
