@@ -57,6 +57,11 @@ func TestHangupsNoticeEveryWayOfLeaving(t *testing.T) {
 	w.waitLatest(t, 6, waitLong)
 	late.waitLatest(t, 6, waitLong)
 
+	// Each client leaves only once it has been told the latest count:
+	// with an event still on its way to it, the write that finds it gone
+	// can end the stream before the hangups notice, and that stream's
+	// leave is then no hangup (it failed).
+	half.waitLatest(t, 6, waitLong)
 	if err := half.conn.(*net.TCPConn).CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +82,10 @@ func TestHangupsNoticeEveryWayOfLeaving(t *testing.T) {
 	if n := half.latest(); n != 6 {
 		t.Errorf("the half-closed client was told %d last, want 6", n)
 	}
+	closer.waitLatest(t, 5, waitLong)
 	closer.close()
 	w.waitLatest(t, 4, waitLong)
+	resetter.waitLatest(t, 4, waitLong)
 	resetter.reset()
 	w.waitLatest(t, 3, waitLong)
 	talker.waitLatest(t, 3, waitLong)
@@ -115,6 +122,19 @@ func TestTLSStreamsKeepTheirReader(t *testing.T) {
 	}
 	if n := watched(s.hub); n != 0 {
 		t.Errorf("the hangups watch %d TLS connections, want none", n)
+	}
+	// Its first events read, nothing is on its way to it when it leaves
+	// (a write finding it gone would end the stream as a failure).
+	for _, want := range []string{"event: user count", "event: people count"} {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("reading the TLS stream's first events: %v", err)
+			}
+			if strings.Contains(line, want) {
+				break
+			}
+		}
 	}
 	conn.Close()
 	if !eventually(waitLong, func() bool { return registered(s.hub) == 0 }) {
