@@ -47,34 +47,37 @@ func TestMedianOfPairs(t *testing.T) {
 		}
 		files = append(files, f)
 	}
-	var out bytes.Buffer
-	if err := run(t.Context(), append([]string{"loadgen", "median"}, files[:3]...), &out, &out); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{
-		ratioHeading + "10000: median of 3 pairs\n",
+	got := medianOf(t, files[:3]...)
+	wantIn(t, got,
+		ratioHeading+"10000: median of 3 pairs\n",
 		"| RSS per subscriber | **0.55x** | 0.54x | 0.57x | 0.55x, 0.57x, 0.54x |\n",
-		"| server CPU per event sent (fan-out) | **1.04x** | 0.96x | 1.10x | 1.04x, 0.96x, 1.10x |\n",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the medians lack %q:\n%s", want, out.String())
-		}
-	}
-	if strings.Contains(out.String(), "exodus") {
-		t.Errorf("a measure the first pair has no ratio for, or one of another table, is in the medians:\n%s", out.String())
+		"| server CPU per event sent (fan-out) | **1.04x** | 0.96x | 1.10x | 1.04x, 0.96x, 1.10x |\n")
+	if strings.Contains(got, "exodus") {
+		t.Errorf("a measure the first pair has no ratio for, or one of another table, is in the medians:\n%s", got)
 	}
 
-	out.Reset()
-	if err := run(t.Context(), []string{"loadgen", "median", files[1], files[3], files[0], files[2]}, &out, &out); err != nil {
+	wantIn(t, medianOf(t, files[1], files[3], files[0], files[2]),
+		ratioHeading+"10000: median of 4 pairs\n",
+		"| RSS per subscriber | **0.56x** | 0.54x | 0.60x | 0.57x, 0.60x, 0.55x, 0.54x |\n",
+		"| exodus | **1.30x** | 1.20x | 1.40x | 1.20x, -, -, 1.40x |\n")
+}
+
+// medianOf runs "loadgen median" on files and returns what it printed.
+func medianOf(t *testing.T, files ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := run(t.Context(), append([]string{"loadgen", "median"}, files...), &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		ratioHeading + "10000: median of 4 pairs\n",
-		"| RSS per subscriber | **0.56x** | 0.54x | 0.60x | 0.57x, 0.60x, 0.55x, 0.54x |\n",
-		"| exodus | **1.30x** | 1.20x | 1.40x | 1.20x, -, -, 1.40x |\n",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the medians lack %q:\n%s", want, out.String())
+	return out.String()
+}
+
+// wantIn fails t for each of wants that got lacks.
+func wantIn(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(got, want) {
+			t.Errorf("the medians lack %q:\n%s", want, got)
 		}
 	}
 }
