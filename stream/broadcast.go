@@ -338,8 +338,8 @@ func (h *Hub) changes(b *broadcaster) uint64 {
 }
 
 // settle waits d, or less once no stream has joined or left here for
-// quiet and none waits to be registered or counted out (unless remote, a change of
-// another instance's, is pending: its end is not seen here): the burst
+// quiet and none waits to be registered or counted out (unless remote, a
+// change of another instance's, is pending: its end is not seen here): the burst
 // the pace made room for has ended, and its end is told at once instead
 // of a pace later. Streams waiting to be registered, not registrations
 // alone, tell a ramp going on: registrations stall while r3labs' relay

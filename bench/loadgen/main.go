@@ -71,9 +71,9 @@ type options struct {
 	// generator publishes every count.
 	floor bool
 	// floorLast measures the floor after headcount instead of before: the
-	// second run of a pair finds the machine as the first left it (the
-	// load generator's sockets in TIME_WAIT among others), so bench/run.sh
-	// takes turns.
+	// second run of a pair finds the load generator warm (connecting
+	// 10,000 took up to twice as long in the first), so bench/run.sh takes
+	// turns.
 	floorLast bool
 }
 

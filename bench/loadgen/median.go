@@ -16,7 +16,8 @@ import (
 // pairs (PAIRS), each on fresh servers, and "loadgen median" reads their
 // reports and prints the median of each ratio.
 
-// ratioHeading starts the table writeRatios prints; the N follows it.
+// ratioHeading starts the table writeRatios prints, and readRatios looks
+// for; the N follows it.
 const ratioHeading = "### headcount against the floor, N = "
 
 // ratios is one report's table of ratios: the measure names in order,

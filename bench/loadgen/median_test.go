@@ -10,11 +10,11 @@ import (
 )
 
 // table is a report's table of ratios as writeRatios prints it, with
-// rows "name ratio" (a ratio of 0: the row has none, as a measure with a
-// floor of 0 prints "-").
+// rows "name=ratio" (a ratio of 0: the row has none, as a measure with a
+// floor of 0 prints "-"), after a table of the same shape that is not it.
 func table(n int, rows ...string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### the floor ...\n\n| measure | value |\n| --- | --- |\n| exodus: **1.00x** in another table | 1 |\n\n")
+	fmt.Fprintf(&b, "### an earlier table\n\n| measure | floor | headcount | ratio |\n| --- | ---: | ---: | ---: |\n| exodus | 1 | 2 | **9.99x** |\n\n")
 	fmt.Fprintf(&b, "%s%d (same invocation)\n\n| measure | floor | headcount | headcount / floor |\n| --- | ---: | ---: | ---: |\n", ratioHeading, n)
 	for _, r := range rows {
 		name, ratio, _ := strings.Cut(r, "=")

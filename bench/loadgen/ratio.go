@@ -65,7 +65,7 @@ func roundP99(samples []time.Duration, n int) time.Duration {
 func writeRatios(w io.Writer, floor, hc *result) {
 	f, okF := figuresOf(floor)
 	h, okH := figuresOf(hc)
-	fmt.Fprintf(w, "\n### headcount against the floor, N = %d (same invocation)\n\n", hc.o.streams)
+	fmt.Fprintf(w, "\n%s%d (same invocation)\n\n", ratioHeading, hc.o.streams)
 	if !okF || !okH {
 		fmt.Fprintln(w, "Not compared: a ramp or fan-out did not complete.")
 		return
